@@ -44,7 +44,8 @@ enum class CombineMode : int32_t {
 struct PlanOptions {
   Backend backend = Backend::kCudaSm90;
   // Largest token count M that run() will be given; sizes the workspace. Graph capture replays
-  // any M <= max_num_tokens.
+  // any M <= max_num_tokens. moe_experts then accepts at most max_num_tokens * top_k +
+  // E_l * 255 rows. >= 1 for kCudaSm90; 0 means no bound for kCpuReference.
   int32_t max_num_tokens = 0;
   CombineMode combine_mode = CombineMode::kDeterministic;
   // -1: the heuristic default tactic, right for every shape. >= 0 forces a tactic (tuning).
@@ -65,8 +66,9 @@ struct Workspace {
   size_t bytes = 0;
 };
 
-// Validates the configuration (throws fusedmoe::Error) and sizes the workspace. Throws
-// ErrorKind::kUnsupported when the backend cannot run this configuration (see query_support).
+// Validates the configuration (throws fusedmoe::Error) and sizes the workspace. A plan is made
+// whatever kernels the build has; each entry point throws ErrorKind::kUnsupported for what the
+// backend cannot run (query_support says so beforehand).
 MoePlan make_plan(const MoeConfig& moe, const RoutingConfig& routing, const PlanOptions& options);
 
 // ---------------------------------------------------------------------------------------------
@@ -124,7 +126,8 @@ struct DispatchMaps {
 // expert, then token, then slot (stable, deterministic). Ids outside the local range and -1 are
 // dropped. When permuted_hidden is given ([R, H], bf16/fp16 or e4m3), the rows of hidden_states
 // are gathered into it (quantized per activation_quant, scales into permuted_hidden_scale:
-// fp32 [R, ceil(H/128)] for kFP8Group128, [R] for kFP8PerToken). Padding rows are zero.
+// fp32 [R, ceil(H/128)] for kFP8Group128, [R] for kFP8PerToken; for kFP8PerTensor it is an input,
+// the static scale fp32 [1]). Padding rows are zero. row_alignment: a power of two in [1, 256].
 void moe_dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
                   const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
                   TensorView permuted_hidden_scale, Workspace workspace, Stream stream);
@@ -138,6 +141,7 @@ struct ExpertsInputs {
   ExpertInputLayout layout = ExpertInputLayout::kContiguous;
   TensorView hidden_states;        // bf16/fp16, or e4m3 already quantized (then scale is needed)
   TensorView hidden_states_scale;  // fp32: [R|E_l*cap, ceil(H/128)] (group128) or [..] per token
+                                   // (masked: also [E_l, cap, ..]); [1] static (fp8-per-tensor)
   TensorView expert_offsets;       // kContiguous: int32 [E_l + 1]
   TensorView expert_counts;        // kMasked: int32 [E_l]; kContiguous: optional int32 [E_l]
   TensorView row_weights;          // optional fp32 [R] or [E_l, capacity]: router weight per row,

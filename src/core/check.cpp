@@ -22,6 +22,13 @@ std::string shape_string(const TensorView& view) {
   return out.str();
 }
 
+std::string device_string(const Device& device) {
+  const char* type = device.type == DeviceType::kCUDA  ? "cuda:"
+                     : device.type == DeviceType::kCPU ? "cpu:"
+                                                       : "unknown-device:";
+  return type + std::to_string(device.index);
+}
+
 std::string dtypes_string(std::initializer_list<DType> dtypes) {
   std::string text;
   size_t index = 0;
@@ -51,20 +58,61 @@ void check_dtype(const TensorView& view, const char* name, std::initializer_list
   throw_invalid(name, "dtype " + dtypes_string(allowed), dtype_name(view.dtype));
 }
 
-void check_shape(const TensorView& view, const char* name, std::initializer_list<int64_t> expected) {
-  bool matches = view.ndim == static_cast<int32_t>(expected.size());
+namespace {
+// "[4, *]" for an expected shape (-1 matches any extent).
+std::string expected_shape_text(std::initializer_list<int64_t> expected) {
+  std::ostringstream text;
+  text << "[";
   int i = 0;
-  std::ostringstream wanted;
-  wanted << "shape [";
   for (int64_t extent : expected) {
-    wanted << (i ? ", " : "") << (extent < 0 ? std::string("*") : std::to_string(extent));
-    if (matches && extent >= 0 && view.shape[i] != extent) matches = false;
+    text << (i++ ? ", " : "") << (extent < 0 ? std::string("*") : std::to_string(extent));
+  }
+  text << "]";
+  return text.str();
+}
+
+bool shape_matches(const TensorView& view, std::initializer_list<int64_t> expected) {
+  if (view.ndim != static_cast<int32_t>(expected.size())) return false;
+  int i = 0;
+  for (int64_t extent : expected) {
+    if (extent >= 0 && view.shape[i] != extent) return false;
     ++i;
   }
-  wanted << "]";
-  if (!matches) throw_invalid(name, wanted.str(), "shape " + shape_string(view));
+  return true;
+}
+
+void check_non_negative_extents(const TensorView& view, const char* name) {
   for (int d = 0; d < view.ndim; ++d) {
-    if (view.shape[d] < 0) throw_invalid(name, "non-negative extents", "shape " + shape_string(view));
+    if (view.shape[d] < 0) {
+      throw_invalid(name, "non-negative extents", "shape " + shape_string(view));
+    }
+  }
+}
+}  // namespace
+
+void check_shape(const TensorView& view, const char* name,
+                 std::initializer_list<int64_t> expected) {
+  if (!shape_matches(view, expected)) {
+    throw_invalid(name, "shape " + expected_shape_text(expected), "shape " + shape_string(view));
+  }
+  check_non_negative_extents(view, name);
+}
+
+void check_shape_either(const TensorView& view, const char* name,
+                        std::initializer_list<int64_t> first,
+                        std::initializer_list<int64_t> second) {
+  if (!shape_matches(view, first) && !shape_matches(view, second)) {
+    throw_invalid(name,
+                  "shape " + expected_shape_text(first) + " or " + expected_shape_text(second),
+                  "shape " + shape_string(view));
+  }
+  check_non_negative_extents(view, name);
+}
+
+void check_ndim(const TensorView& view, const char* name) {
+  if (view.ndim < 0 || view.ndim > kMaxTensorDims) {
+    throw_invalid(name, "ndim in [0, " + std::to_string(kMaxTensorDims) + "]",
+                  "ndim " + std::to_string(view.ndim));
   }
 }
 
@@ -116,18 +164,18 @@ void check_alignment(const TensorView& view, const char* name, size_t bytes) {
 
 void check_device(const TensorView& view, const char* name, const Device& expected) {
   if (view.device.type != expected.type || view.device.index != expected.index) {
-    auto label = [](const Device& device) {
-      return std::string(device.type == DeviceType::kCUDA ? "cuda:" : "cpu:") +
-             std::to_string(device.index);
-    };
-    throw_invalid(name, "a tensor on " + label(expected) + " (same device as the other tensors)",
-                  "a tensor on " + label(view.device));
+    throw_invalid(name,
+                  "a tensor on " + device_string(expected) + " (same device as the other tensors)",
+                  "a tensor on " + device_string(view.device));
   }
 }
 
-void check_int_range(long long value, const char* name, long long low, long long high) {
+void check_int_range(long long value, const std::string& name, long long low, long long high,
+                     const std::string& note) {
   if (value < low || value > high) {
-    throw_invalid(name, "a value in [" + std::to_string(low) + ", " + std::to_string(high) + "]",
+    throw_invalid(name,
+                  "a value in [" + std::to_string(low) + ", " + std::to_string(high) + "]" +
+                      (note.empty() ? "" : " (" + note + ")"),
                   std::to_string(value));
   }
 }

@@ -16,6 +16,7 @@ namespace fusedmoe::detail {
 [[noreturn]] void throw_unsupported(const std::string& what);
 
 std::string shape_string(const TensorView& view);
+std::string device_string(const Device& device);  // "cuda:0", "cpu:0"
 std::string dtypes_string(std::initializer_list<DType> dtypes);
 
 void check_defined(const TensorView& view, const char* name);
@@ -29,6 +30,26 @@ void check_contiguous(const TensorView& view, const char* name);
 // Base pointer and every outer stride are multiples of `bytes` (vectorized / TMA access).
 void check_alignment(const TensorView& view, const char* name, size_t bytes);
 void check_device(const TensorView& view, const char* name, const Device& expected);
-void check_int_range(long long value, const char* name, long long low, long long high);
+// `note` (optional) says why the range is what it is, e.g. "at most num_experts".
+void check_int_range(long long value, const std::string& name, long long low, long long high,
+                     const std::string& note = "");
+// ndim within [0, kMaxTensorDims]: checked before anything reads shape[] or strides[].
+void check_ndim(const TensorView& view, const char* name);
+// Either of two shapes (e.g. a per-tensor scale [1] or a per-expert one [E_l]).
+void check_shape_either(const TensorView& view, const char* name,
+                        std::initializer_list<int64_t> first,
+                        std::initializer_list<int64_t> second);
+
+// An enum value read from user memory may hold any integer: reject values outside
+// [0, last] before a switch over the enum silently takes no branch.
+template <typename Enum>
+void check_enum(Enum value, const std::string& name, const char* type_name, Enum last) {
+  const long long raw = static_cast<long long>(value);
+  if (raw < 0 || raw > static_cast<long long>(last)) {
+    throw_invalid(name, std::string("a fusedmoe::") + type_name + " value in [0, " +
+                            std::to_string(static_cast<long long>(last)) + "]",
+                  std::to_string(raw));
+  }
+}
 
 }  // namespace fusedmoe::detail

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds and checks fusedmoe on the GPU machine in one go, teeing every step into $OUT:
+#   build.log        device, toolchain, configure + build (Release, -j16)
+#   ctest_gpu.log    ctest -L gpu (the kernels against the CPU reference), then compute-sanitizer
+#                    memcheck on the small GPU cases
+#   ctest_cpu.log    ctest -L cpu
+#   bench.log        fusedmoe_bench_routing with and without programmatic dependent launch
+#   bench_torch.log  bench/torch_routing.py (the torch peer) in the same run
+#   bench_*.csv      the benchmark numbers
+# It only builds: the CUTLASS headers come with the checkout in .deps (carry it); nothing is
+# downloaded. DEVICE_CHECK_STEPS (default "build gpu sanitizer cpu bench torch") picks steps.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+STEPS=${DEVICE_CHECK_STEPS:-"build gpu sanitizer cpu bench torch"}
+BUILD=build-device
+summary=()
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+note() { summary+=("$1"); }
+
+if want build; then
+  {
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
+    nvcc --version | tail -2
+    cmake --version | head -1
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+    time cmake --build "$BUILD" -j16
+  } 2>&1 | tee "$OUT/build.log"
+  if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+    note "build: FAILED (see build.log)"
+    printf '%s\n' "${summary[@]}"
+    exit 1
+  fi
+  note "build: ok"
+fi
+
+if want gpu; then
+  ctest --test-dir "$BUILD" -L gpu --output-on-failure -j8 --timeout 300 2>&1 | tee "$OUT/ctest_gpu.log"
+  note "gpu tests: $(grep -E 'tests passed|tests failed' "$OUT/ctest_gpu.log" | tail -1)"
+fi
+
+if want sanitizer; then
+  filter='*M1*:*M3*:*M64*:*special*:*Special*:*Pipeline*:*per_tensor*:*tail*:*k32*:*Strided*'
+  {
+    echo "== compute-sanitizer memcheck ($filter)"
+    timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
+      "$BUILD/tests/fusedmoe_gpu_tests" --gtest_filter="$filter" --gtest_brief=1
+    echo "memcheck exit: $?"
+    echo "== compute-sanitizer racecheck (dispatch maps, shared memory)"
+    timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 \
+      "$BUILD/tests/fusedmoe_gpu_tests" --gtest_filter='*maps_dsv3_M256*:*maps_dsv3_M1000_i32*' --gtest_brief=1
+    echo "racecheck exit: $?"
+  } 2>&1 | tee -a "$OUT/ctest_gpu.log"
+  note "sanitizer: $(grep -E '^(memcheck|racecheck) exit' "$OUT/ctest_gpu.log" | tr '\n' ' ')"
+fi
+
+if want cpu; then
+  ctest --test-dir "$BUILD" -L cpu --output-on-failure -j8 --timeout 300 2>&1 | tee "$OUT/ctest_cpu.log"
+  note "cpu tests: $(grep -E 'tests passed|tests failed' "$OUT/ctest_cpu.log" | tail -1)"
+fi
+
+if want bench; then
+  {
+    "$BUILD/bench/fusedmoe_bench_routing" --csv "$OUT/bench_pdl_on.csv"
+    FUSEDMOE_DISABLE_PDL=1 "$BUILD/bench/fusedmoe_bench_routing" --csv "$OUT/bench_pdl_off.csv"
+  } 2>&1 | tee "$OUT/bench.log"
+  note "bench: $(grep -c ' us ' "$OUT/bench.log") rows"
+fi
+
+if want torch; then
+  PYTHONUNBUFFERED=1 python3 bench/torch_routing.py --csv "$OUT/bench_torch.csv" 2>&1 | tee "$OUT/bench_torch.log"
+  note "torch bench: $(grep -c '(torch)' "$OUT/bench_torch.log") rows"
+fi
+
+echo "==== device_check summary"
+printf '%s\n' "${summary[@]}"

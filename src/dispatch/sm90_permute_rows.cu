@@ -1,0 +1,325 @@
+// Permuted hidden rows of a dispatch: every row of permuted_hidden [R, H] is written.
+//  * Token rows: the hidden row of token t (bf16/fp16 [M, H]) copied to each of its local rows
+//    slot_to_row[t, s] >= 0, or quantized to e4m3 on the way:
+//      kFP8Group128   one fp32 scale per 1x128 group: scales [R, ceil(H/128)]
+//      kFP8PerToken   one fp32 scale per row:         scales [R]
+//      kFP8PerTensor  the static scale scales[0] (an input; nothing is written to scales)
+//    Dynamic scales are amax / 448 (1 for an all-zero group, at least the smallest subnormal),
+//    rounded up to a power of two with ScaleFormat::kUE8M0; codes are e4m3(x / scale), round to
+//    nearest even, saturating (cvt.rn.satfinite), exactly like reference::quantize_fp8_groups.
+//  * Every other row (segment padding and the unused tail, found from expert_offsets and
+//    expert_counts): row_to_slot = -1, zeros, and scale 1 for dynamic FP8. Without
+//    permuted_hidden (maps only) the kernel writes just those row_to_slot entries.
+//
+// Grid: [M * C token blocks][Z zero blocks], C = ceil(H / 1024) chunks per row (1 for per-token
+// quantization, whose scale needs the whole row), Z from R only: graph-safe.
+// Token block: 128 threads x 8 consecutive elements (one 16-byte load); a 1x128 group is 16
+// threads, reduced with shuffles. The token row is read once and written top_k times.
+// Zero block: 4 warps walk rows in groups of 32, classify them by binary search in the offsets,
+// ballot the unused ones and zero them with 16-byte stores.
+//
+// NOTES: rows are 16-byte aligned (validation: Memory::kVectorRows), so 8 elements at a multiple
+// of 8 are one aligned vector; only a row tail with H % 8 != 0 goes element by element.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cstdint>
+
+#include "core/cuda_launch.h"
+#include "core/cuda_pdl.cuh"
+#include "dispatch/dispatch_kernels.h"
+
+namespace fusedmoe::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kElementsPerThread = 8;
+constexpr int kChunkElements = kThreads * kElementsPerThread;
+constexpr int kGroup = 128;
+constexpr int kThreadsPerGroup = kGroup / kElementsPerThread;
+constexpr int kMaxSlots = 32;
+constexpr int kMaxZeroBlocks = 1024;
+constexpr float kE4M3Max = 448.0f;
+constexpr float kSmallestSubnormal = 1.40129846e-45f;
+
+__device__ __forceinline__ float to_float(__nv_bfloat16 value) { return __bfloat162float(value); }
+__device__ __forceinline__ float to_float(__half value) { return __half2float(value); }
+
+// Scale of one dynamically quantized group (reference/quantize.cpp fp8_scale).
+__device__ __forceinline__ float dynamic_scale(float amax, ScaleFormat format) {
+  if (amax == 0.0f) return 1.0f;
+  float scale = amax / kE4M3Max;
+  if (isfinite(scale)) {
+    scale = fmaxf(scale, kSmallestSubnormal);
+    if (format == ScaleFormat::kUE8M0) {
+      int exponent = 0;
+      const float fraction = frexpf(scale, &exponent);
+      int power = (fraction == 0.5f ? exponent - 1 : exponent) + 127;
+      power = min(max(power, 0), 254);
+      scale = ldexpf(1.0f, power - 127);
+    }
+  }
+  return scale;
+}
+
+__device__ __forceinline__ uint2 to_e4m3x8(const float (&values)[kElementsPerThread], float scale) {
+  uint32_t words[2];
+#pragma unroll
+  for (int w = 0; w < 2; ++w) {
+    const __nv_fp8x2_storage_t low = __nv_cvt_float2_to_fp8x2(
+        make_float2(values[4 * w] / scale, values[4 * w + 1] / scale), __NV_SATFINITE, __NV_E4M3);
+    const __nv_fp8x2_storage_t high = __nv_cvt_float2_to_fp8x2(
+        make_float2(values[4 * w + 2] / scale, values[4 * w + 3] / scale), __NV_SATFINITE,
+        __NV_E4M3);
+    words[w] = static_cast<uint32_t>(low) | (static_cast<uint32_t>(high) << 16);
+  }
+  return make_uint2(words[0], words[1]);
+}
+
+// Loads elements [column, column + 8) of a row (zeros past the end); `raw` keeps the bits for
+// the unquantized copy.
+template <typename T>
+__device__ __forceinline__ bool load_eight(const T* row, int column, int hidden, uint4& raw,
+                                           float (&values)[kElementsPerThread]) {
+  if (column + kElementsPerThread <= hidden) {
+    raw = *reinterpret_cast<const uint4*>(row + column);
+    const T* elements = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int i = 0; i < kElementsPerThread; ++i) values[i] = to_float(elements[i]);
+    return true;
+  }
+#pragma unroll
+  for (int i = 0; i < kElementsPerThread; ++i) {
+    values[i] = column + i < hidden ? to_float(row[column + i]) : 0.0f;
+  }
+  return false;
+}
+
+__device__ __forceinline__ float abs_max(const float (&values)[kElementsPerThread]) {
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kElementsPerThread; ++i) amax = fmaxf(amax, fabsf(values[i]));
+  return amax;  // fmaxf drops NaN, like the reference's std::max
+}
+
+// Rows of token `token` (shared, -1 for slots that are not local), loaded by the first top_k
+// threads. Block-wide.
+__device__ __forceinline__ void load_destinations(const PermuteRowsParams& p, int64_t token,
+                                                  int* rows) {
+  if (threadIdx.x < p.top_k) {
+    const int row = p.slot_to_row[token * p.slot_to_row_stride + threadIdx.x];
+    rows[threadIdx.x] = (row >= 0 && row < p.rows) ? row : -1;
+  }
+  __syncthreads();
+}
+
+// Writes 8 elements (raw bits or e4m3 codes) at `column` of every destination row.
+template <typename T>
+__device__ __forceinline__ void store_to_rows(const PermuteRowsParams& p, const int* rows,
+                                              const T* source, int column, bool full_vector,
+                                              const uint4& raw, const uint2& codes) {
+  const bool quantized = p.quantize != ActivationQuant::kNone;
+  for (int s = 0; s < p.top_k; ++s) {
+    const int64_t row = rows[s];
+    if (row < 0) continue;
+    if (quantized) {
+      uint8_t* out = static_cast<uint8_t*>(p.permuted) + row * p.permuted_row_stride + column;
+      if (full_vector) {
+        *reinterpret_cast<uint2*>(out) = codes;
+      } else {
+        const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&codes);
+        for (int i = 0; i < kElementsPerThread && column + i < p.hidden_size; ++i) out[i] = bytes[i];
+      }
+    } else {
+      T* out = static_cast<T*>(p.permuted) + row * p.permuted_row_stride + column;
+      if (full_vector) {
+        *reinterpret_cast<uint4*>(out) = raw;
+      } else {
+        for (int i = 0; i < kElementsPerThread && column + i < p.hidden_size; ++i) {
+          out[i] = source[column + i];
+        }
+      }
+    }
+  }
+}
+
+// Token block for kNone / kFP8Group128 / kFP8PerTensor: 1024 columns of one token.
+template <typename T>
+__device__ void permute_token_chunk(const PermuteRowsParams& p, int64_t token, int chunk) {
+  __shared__ int rows[kMaxSlots];
+  load_destinations(p, token, rows);
+  const T* source = static_cast<const T*>(p.hidden) + token * p.hidden_row_stride;
+  const int column = chunk * kChunkElements + threadIdx.x * kElementsPerThread;
+  const bool in_row = column < p.hidden_size;
+  uint4 raw = make_uint4(0, 0, 0, 0);
+  float values[kElementsPerThread] = {};
+  bool full_vector = false;
+  if (in_row) full_vector = load_eight<T>(source, column, p.hidden_size, raw, values);
+
+  float scale = 1.0f;
+  if (p.quantize == ActivationQuant::kFP8Group128) {
+    // Threads past H hold zeros and still take part: the 16-lane butterfly needs every lane.
+    float amax = abs_max(values);
+#pragma unroll
+    for (int offset = kThreadsPerGroup / 2; offset > 0; offset >>= 1) {
+      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+    }
+    scale = dynamic_scale(amax, p.scale_format);
+  } else if (p.quantize == ActivationQuant::kFP8PerTensor) {
+    scale = p.scales[0];
+  }
+  if (!in_row) return;
+  const uint2 codes =
+      p.quantize != ActivationQuant::kNone ? to_e4m3x8(values, scale) : make_uint2(0, 0);
+  store_to_rows<T>(p, rows, source, column, full_vector, raw, codes);
+  if (p.quantize == ActivationQuant::kFP8Group128 && threadIdx.x % kThreadsPerGroup == 0) {
+    for (int s = 0; s < p.top_k; ++s) {
+      if (rows[s] >= 0) p.scales[rows[s] * p.scales_row_stride + column / kGroup] = scale;
+    }
+  }
+}
+
+// Token block for kFP8PerToken: the whole row (two passes: amax, then quantize from cache).
+template <typename T>
+__device__ void permute_token_row_per_token(const PermuteRowsParams& p, int64_t token) {
+  __shared__ int rows[kMaxSlots];
+  __shared__ float warp_amax[kWarps];
+  load_destinations(p, token, rows);
+  const T* source = static_cast<const T*>(p.hidden) + token * p.hidden_row_stride;
+  float amax = 0.0f;
+  for (int column = threadIdx.x * kElementsPerThread; column < p.hidden_size;
+       column += kChunkElements) {
+    uint4 raw;
+    float values[kElementsPerThread];
+    load_eight<T>(source, column, p.hidden_size, raw, values);
+    amax = fmaxf(amax, abs_max(values));
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+  }
+  if (threadIdx.x % 32 == 0) warp_amax[threadIdx.x / 32] = amax;
+  __syncthreads();
+  amax = warp_amax[0];
+#pragma unroll
+  for (int w = 1; w < kWarps; ++w) amax = fmaxf(amax, warp_amax[w]);
+  const float scale = dynamic_scale(amax, p.scale_format);
+  for (int column = threadIdx.x * kElementsPerThread; column < p.hidden_size;
+       column += kChunkElements) {
+    uint4 raw;
+    float values[kElementsPerThread];
+    const bool full_vector = load_eight<T>(source, column, p.hidden_size, raw, values);
+    store_to_rows<T>(p, rows, source, column, full_vector, raw, to_e4m3x8(values, scale));
+  }
+  if (threadIdx.x < p.top_k && rows[threadIdx.x] >= 0) {
+    p.scales[static_cast<int64_t>(rows[threadIdx.x]) * p.scales_row_stride] = scale;
+  }
+}
+
+// Whether permuted row `row` holds no slot: past the last segment, or in the padding of its
+// expert's segment (offsets are non-decreasing; the segment of `row` is the last e with
+// offsets[e] <= row).
+__device__ __forceinline__ bool row_is_unused(const PermuteRowsParams& p, int64_t row) {
+  const int32_t* offsets = p.expert_offsets;
+  if (row >= offsets[p.local_experts]) return true;
+  int low = 0;
+  int high = p.local_experts;  // offsets[high] > row
+  while (high - low > 1) {
+    const int middle = (low + high) / 2;
+    if (offsets[middle] <= row) {
+      low = middle;
+    } else {
+      high = middle;
+    }
+  }
+  return row - offsets[low] >= p.expert_counts[low];
+}
+
+// Zero block: every row no slot claims gets row_to_slot = -1 and, when gathering, zeros (scale 1
+// for dynamic FP8). Warps take 32 rows at a time and zero the ballot's rows one by one with
+// 16-byte stores.
+__device__ void zero_unused_rows(const PermuteRowsParams& p, int zero_block, int zero_blocks,
+                                 int element_bytes) {
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int64_t row_bytes = static_cast<int64_t>(p.hidden_size) * element_bytes;
+  const int64_t stride_bytes = p.permuted_row_stride * element_bytes;
+  const int64_t vectors = row_bytes / 16;
+  const int64_t first_row_of_warp = (static_cast<int64_t>(zero_block) * kWarps + warp) * 32;
+  const int64_t step = static_cast<int64_t>(zero_blocks) * kWarps * 32;
+  const bool dynamic = p.quantize == ActivationQuant::kFP8Group128 ||
+                       p.quantize == ActivationQuant::kFP8PerToken;
+  const int scale_groups = (p.hidden_size + kGroup - 1) / kGroup;
+  for (int64_t base = first_row_of_warp; base < p.rows; base += step) {
+    const int64_t my_row = base + lane;
+    const bool unused = my_row < p.rows && row_is_unused(p, my_row);
+    if (unused) p.row_to_slot[my_row] = -1;
+    if (!p.gather) continue;
+    unsigned pending = __ballot_sync(0xffffffffu, unused);
+    while (pending != 0) {
+      const int bit = __ffs(pending) - 1;
+      pending &= pending - 1;
+      const int64_t row = base + bit;
+      uint8_t* out = static_cast<uint8_t*>(p.permuted) + row * stride_bytes;
+      for (int64_t v = lane; v < vectors; v += 32) {
+        reinterpret_cast<uint4*>(out)[v] = make_uint4(0, 0, 0, 0);
+      }
+      for (int64_t b = vectors * 16 + lane; b < row_bytes; b += 32) out[b] = 0;
+      if (p.quantize == ActivationQuant::kFP8Group128) {
+        for (int g = lane; g < scale_groups; g += 32) p.scales[row * p.scales_row_stride + g] = 1.0f;
+      } else if (dynamic && lane == 0) {
+        p.scales[row * p.scales_row_stride] = 1.0f;
+      }
+    }
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) permute_rows_kernel(const PermuteRowsParams p,
+                                                                int chunks_per_token,
+                                                                int token_blocks) {
+  wait_for_previous_grid();
+  allow_next_grid();
+  const int block = blockIdx.x;
+  if (block < token_blocks) {
+    const int64_t token = block / chunks_per_token;
+    if (p.quantize == ActivationQuant::kFP8PerToken) {
+      permute_token_row_per_token<T>(p, token);
+    } else {
+      permute_token_chunk<T>(p, token, block % chunks_per_token);
+    }
+    return;
+  }
+  const int element_bytes = p.quantize != ActivationQuant::kNone ? 1 : 2;
+  zero_unused_rows(p, block - token_blocks, gridDim.x - token_blocks, element_bytes);
+}
+
+}  // namespace
+
+void launch_permute_rows(const PermuteRowsParams& params, cudaStream_t stream) {
+  const int chunks_per_token = params.quantize == ActivationQuant::kFP8PerToken
+                                   ? 1
+                                   : static_cast<int>(ceil_div(params.hidden_size, kChunkElements));
+  const int64_t token_blocks =
+      params.gather ? static_cast<int64_t>(params.num_tokens) * chunks_per_token : 0;
+  const int64_t zero_blocks =
+      std::min<int64_t>(kMaxZeroBlocks, std::max<int64_t>(1, ceil_div(params.rows, kThreads)));
+  const int64_t blocks = token_blocks + zero_blocks;
+  if (blocks > 0x7fffffff) {
+    throw Error(ErrorKind::kInternal, "fusedmoe: permute_rows grid too large");
+  }
+  const dim3 grid(static_cast<unsigned>(blocks));
+  if (params.element == PermuteElement::kBFloat16) {
+    launch_kernel("permute_rows_kernel", permute_rows_kernel<__nv_bfloat16>, grid, dim3(kThreads),
+                  0, stream, params, chunks_per_token, static_cast<int>(token_blocks));
+  } else {
+    launch_kernel("permute_rows_kernel", permute_rows_kernel<__half>, grid, dim3(kThreads), 0,
+                  stream, params, chunks_per_token, static_cast<int>(token_blocks));
+  }
+}
+
+}  // namespace fusedmoe::cuda
