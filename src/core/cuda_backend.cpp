@@ -1,37 +1,19 @@
-// CUDA backend entries whose kernels are not in this build yet. Each says so with a clear
-// kUnsupported error (and cuda::supports reports the same reason), never a stub result.
-#include "core/cuda_backend.h"
-
+// Weight preparation on the CUDA backend.
+//
+// BF16: the sm90 grouped GEMMs read the checkpoint layout as it is (w13 [E_l, N1, H] and
+// w2 [E_l, H, I] with K contiguous are the column-major B operands CUTLASS wants, and the
+// activation kernel reads gate/up in any GateUpLayout), so preparing only marks the weights; no
+// scratch, no copy. Other formats have no GPU kernels yet and say so.
 #include "core/check.h"
+#include "core/cuda_backend.h"
+#include "gemm/sm90/bf16_experts.h"
 
 namespace fusedmoe::cuda {
 
-namespace {
-std::string missing_gemm_reason(const MoeConfig& moe) {
-  return std::string("no sm90 expert GEMM kernel for weight format '") +
-         weight_format_name(moe.weight_format) +
-         "' in this build yet (expert compute on CUDA lands with the BF16/FP8/FP4 GEMM work); "
-         "the CPU reference (Backend::kCpuReference) runs every format";
-}
-}  // namespace
-
-void experts(const MoePlan& plan, const ExpertsInputs&, const ExpertWeights&, TensorView,
-             Workspace, Stream) {
-  detail::throw_unsupported(missing_gemm_reason(plan.moe));
-}
-
-void fused(const MoePlan& plan, const FusedInputs&, const ExpertWeights&, TensorView, Workspace,
-           Stream) {
-  detail::throw_unsupported(missing_gemm_reason(plan.moe));
-}
-
-void routed(const MoePlan& plan, const RoutedInputs&, const ExpertWeights&, TensorView, Workspace,
-            Stream) {
-  detail::throw_unsupported(missing_gemm_reason(plan.moe));
-}
-
-void prepare_weights(const MoeConfig& moe, ExpertWeights&, Workspace, Stream) {
-  detail::throw_unsupported(missing_gemm_reason(moe));
+void prepare_weights(const MoeConfig& moe, ExpertWeights& weights, Workspace, Stream) {
+  const std::string reason = sm90::bf16_experts_unsupported_reason(moe);
+  if (!reason.empty()) detail::throw_unsupported(reason);
+  weights.layout = WeightLayout::kSm90Prepared;
 }
 
 size_t prepare_scratch_bytes(const MoeConfig&) { return 0; }

@@ -12,6 +12,8 @@ Support supports(const MoeConfig& moe, const RoutingConfig& routing, EntryPoint 
 
 // Workspace the CUDA backend needs for a plan (all entry points of that plan share it).
 size_t workspace_bytes(const MoePlan& plan);
+// Workspace of route / dispatch / combine on their own (the stages inside the fused pipeline).
+size_t stage_workspace_bytes(const MoePlan& plan);
 
 void route(const MoePlan& plan, const RoutingInputs& inputs, TensorView topk_ids,
            TensorView topk_weights, Workspace workspace, Stream stream);

@@ -41,7 +41,7 @@ inline bool pdl_enabled() {
 // Launches `kernel` on `stream` with the PDL attribute (when enabled) and checks the launch.
 template <typename... KernelArgs, typename... Args>
 void launch_kernel(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block,
-                   size_t shared_bytes, cudaStream_t stream, Args&&... args) {
+                   size_t shared_bytes, cudaStream_t stream, const Args&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
@@ -54,7 +54,14 @@ void launch_kernel(const char* name, void (*kernel)(KernelArgs...), dim3 grid, d
     config.attrs = &attribute;
     config.numAttrs = 1;
   }
-  const cudaError_t status = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+  cudaError_t status = cudaLaunchKernelEx(&config, kernel, args...);
+  if (status != cudaSuccess && config.numAttrs > 0) {
+    // A stream or driver that refuses the attribute still gets a correct, serialized launch.
+    cudaGetLastError();
+    config.attrs = nullptr;
+    config.numAttrs = 0;
+    status = cudaLaunchKernelEx(&config, kernel, args...);
+  }
   if (status != cudaSuccess) {
     cudaGetLastError();
     throw Error(ErrorKind::kCuda, std::string("fusedmoe: CUDA launch of ") + name +

@@ -71,9 +71,10 @@ int64_t routing_disagreements(const std::vector<int32_t>& library, const std::ve
 void print_metrics(const char* label, const std::string& what, const tools::ErrorMetrics& metrics,
                    const tools::Verdict& verdict) {
   std::printf("%-9s %s\n", label, what.c_str());
-  std::printf("          rel L2 %.3e, max abs err %.3e (max |expected| %.3e), cosine %.6f, "
-              "NaN/Inf %lld%s -> %s (%s)\n",
-              metrics.rel_l2, metrics.max_abs_err, metrics.max_abs_expected, metrics.cosine,
+  std::printf("          rel L2 %.3e, max abs err %.3e (max |expected| %.3e, max rel %.3e), "
+              "cosine %.6f, NaN/Inf %lld%s -> %s (%s)\n",
+              metrics.rel_l2, metrics.max_abs_err, metrics.max_abs_expected, metrics.max_rel,
+              metrics.cosine,
               static_cast<long long>(metrics.nonfinite_actual + metrics.nonfinite_expected),
               metrics.bitwise_equal ? ", bitwise identical" : "", verdict.pass ? "PASS" : "FAIL",
               verdict.reason.c_str());
@@ -183,7 +184,7 @@ int run_command(const std::vector<std::string>& args) {
               format_bytes(traffic.activation_bytes + traffic.logits_bytes).c_str(),
               format_bytes(traffic.total_bytes()).c_str(), format_flops(traffic.flops).c_str(),
               floor.memory_bound() ? "memory" : "compute");
-  std::printf("          this run reaches %.4g%% of the floor%s\n",
+  std::printf("          this run reaches %.3g%% of the floor%s\n",
               100.0 * floor.seconds() / run.seconds,
               on_cuda ? "" : " (CPU reference time against an H100 floor: not a performance number)");
 

@@ -26,6 +26,16 @@ double read_float(const TensorView& view, int64_t offset) {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// The logit contract (NUMERICS.md): NaN becomes -inf, +inf the largest finite float, so no
+// logit can poison a softmax or rank above a real one.
+double sanitize_logit(float value) {
+  if (std::isnan(value)) return -std::numeric_limits<double>::infinity();
+  if (value == std::numeric_limits<float>::infinity()) return std::numeric_limits<float>::max();
+  return value;
+}
+
+bool is_minus_inf(double value) { return value == -std::numeric_limits<double>::infinity(); }
+
 // NaN ranks below everything, including -inf; equal scores go to the lower id.
 bool ranks_before(double score_a, int32_t id_a, double score_b, int32_t id_b) {
   const bool nan_a = std::isnan(score_a);
@@ -35,7 +45,7 @@ bool ranks_before(double score_a, int32_t id_a, double score_b, int32_t id_b) {
   return id_a < id_b;
 }
 
-// Indices of the k best scores among `allowed`, best first.
+// Indices of the k best scores among `allowed`, best first (-inf ties go to the lower id too).
 std::vector<int32_t> top_k(const std::vector<double>& scores, const std::vector<char>& allowed,
                            int32_t k) {
   std::vector<int32_t> candidates;
@@ -102,17 +112,20 @@ void route_token(const MoeConfig& moe, const RoutingConfig& routing, const std::
         probs[e] = std::isnan(logits[e]) ? 0.0 : std::exp(logits[e] - max_logit);
         total += probs[e];
       }
-      for (double& p : probs) p /= total;
+      for (double& p : probs) p = total > 0.0 ? p / total : 0.0;
       ids = top_k(logits, everyone, moe.top_k);
       for (int32_t id : ids) weights.push_back(probs[static_cast<size_t>(id)]);
-      if (routing.renormalize) renormalize(weights, 0.0);
+      if (routing.renormalize && total > 0.0) renormalize(weights, 0.0);
       return;
     }
     case RoutingMethod::kTopKSoftmax: {
       ids = top_k(logits, everyone, moe.top_k);
       const double best = logits[static_cast<size_t>(ids.front())];
-      for (int32_t id : ids) weights.push_back(std::exp(logits[static_cast<size_t>(id)] - best));
-      renormalize(weights, 0.0);
+      for (int32_t id : ids) {
+        const double logit = logits[static_cast<size_t>(id)];
+        weights.push_back(is_minus_inf(best) || is_minus_inf(logit) ? 0.0 : std::exp(logit - best));
+      }
+      if (!is_minus_inf(best)) renormalize(weights, 0.0);
       return;
     }
     case RoutingMethod::kSigmoidGroupedTopK:
@@ -121,7 +134,8 @@ void route_token(const MoeConfig& moe, const RoutingConfig& routing, const std::
       std::vector<double> biased(experts);
       for (size_t e = 0; e < experts; ++e) {
         scores[e] = sigmoid(logits[e]);
-        biased[e] = scores[e] + (correction.empty() ? 0.0 : correction[e]);
+        biased[e] = is_minus_inf(logits[e]) ? logits[e]
+                                            : scores[e] + (correction.empty() ? 0.0 : correction[e]);
       }
       const bool grouped = routing.method == RoutingMethod::kSigmoidGroupedTopK;
       const std::vector<char> allowed =
@@ -205,9 +219,10 @@ ExactRouting route_exact(const MoeConfig& moe, const RoutingConfig& routing,
   std::vector<double> weights;
   for (int64_t t = 0; t < result.num_tokens; ++t) {
     for (int64_t e = 0; e < experts; ++e) {
-      double value = read_float(logits_view, t * logits_view.strides[0] + e * logits_view.strides[1]);
-      if (inputs.logits_bias.defined()) value += read_float(inputs.logits_bias, e);
-      logits[static_cast<size_t>(e)] = value;
+      float value = static_cast<float>(
+          read_float(logits_view, t * logits_view.strides[0] + e * logits_view.strides[1]));
+      if (inputs.logits_bias.defined()) value += static_cast<float>(read_float(inputs.logits_bias, e));
+      logits[static_cast<size_t>(e)] = sanitize_logit(value);
     }
     route_token(moe, routing, logits, correction, ids, weights);
     result.ids.insert(result.ids.end(), ids.begin(), ids.end());

@@ -20,8 +20,9 @@ struct ExactRouting {
   std::vector<double> weights;   // [M, top_k], without routed_scaling_factor
 };
 
-// Routing in double from the logits (fp32 or bf16) and optional biases. Ties go to the lower id,
-// NaN ranks lowest.
+// Routing in double from the logits (fp32 or bf16) and optional biases, per the logit contract
+// of docs/NUMERICS.md: logit + bias in fp32, NaN -> -inf, +inf -> FLT_MAX; ties go to the lower
+// id; a row with nothing finite gets weight 0 on every slot.
 ExactRouting route_exact(const MoeConfig& moe, const RoutingConfig& routing,
                          const RoutingInputs& inputs);
 

@@ -96,8 +96,18 @@ TEST(ExactMoeTest, TiesGoToTheLowerIdAndNaNRanksLowest) {
   EXPECT_EQ(route(experts(4, 2), routing, {1, 1, 1, 1}).ids, (std::vector<int32_t>{0, 1}));
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(route(experts(4, 2), routing, {nan, 1, nan, 0}).ids, (std::vector<int32_t>{1, 3}));
+  // NaN counts as -inf: a row with nothing finite takes the lowest ids with weight 0.
   const float inf = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(route(experts(4, 2), routing, {nan, -inf, nan, -inf}).ids, (std::vector<int32_t>{1, 3}));
+  const ExactRouting empty = route(experts(4, 2), routing, {nan, -inf, nan, -inf});
+  EXPECT_EQ(empty.ids, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(empty.weights, (std::vector<double>{0.0, 0.0}));
+  // +inf is clamped to the largest float: it wins, and the weights stay finite.
+  const ExactRouting huge = route(experts(4, 2), routing, {0, inf, 1, nan});
+  EXPECT_EQ(huge.ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(huge.weights[0], 1.0);
+  EXPECT_DOUBLE_EQ(huge.weights[1], 0.0);
+  routing.method = RoutingMethod::kSoftmaxTopK;
+  EXPECT_EQ(route(experts(4, 2), routing, {nan, nan, nan, nan}).weights, (std::vector<double>{0.0, 0.0}));
 }
 
 // One token, one expert with weights exact in bf16: gate = x0, up = x1, y = [2a, a].

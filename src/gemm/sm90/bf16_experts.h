@@ -1,0 +1,35 @@
+// BF16 expert compute on sm_90a: GEMM1 (grouped) -> activation -> GEMM2 (grouped), plus the
+// router weight per row when asked. Rows come grouped by local expert (contiguous with offsets,
+// or masked slabs with counts) and are never copied.
+//
+// Rounding steps (docs/NUMERICS.md): GEMM1 accumulates in fp32 and stores bf16; the activation
+// runs in fp32 and stores bf16; GEMM2 accumulates in fp32 and stores bf16; a row weight multiplies
+// that bf16 row and rounds again.
+#pragma once
+
+#include <cstddef>
+
+#include "fusedmoe/moe.h"
+#include "gemm/sm90/expert_rows.h"
+
+namespace fusedmoe::sm90 {
+
+struct Bf16ExpertsCall {
+  ExpertRows rows;          // which rows of x / out hold tokens, per local expert
+  const void* x = nullptr;  // bf16 [rows.max_rows, H], row stride H
+  void* out = nullptr;      // bf16 [rows.max_rows, H], row stride H
+  // Optional router weight per row (fp32 or bf16), indexed by row, or through row_to_slot.
+  const void* row_weights = nullptr;
+  bool row_weights_bf16 = false;
+  const int32_t* row_to_slot = nullptr;
+};
+
+// Why this configuration has no BF16 GPU path (empty when it has one).
+std::string bf16_experts_unsupported_reason(const MoeConfig& moe);
+
+size_t bf16_experts_workspace_bytes(const MoeConfig& moe, int64_t max_rows);
+
+void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
+                      void* workspace, size_t workspace_bytes, Stream stream);
+
+}  // namespace fusedmoe::sm90

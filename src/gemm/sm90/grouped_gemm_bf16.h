@@ -1,0 +1,41 @@
+// Grouped bf16 GEMM over the local experts: for every expert e,
+//   D_e[M_e, N] = A_e[M_e, K] · B_eᵀ   (A rows = tokens routed to e, B_e = expert weight [N, K])
+// with fp32 accumulation and a bf16 result. Problem sizes and pointers live in device memory
+// (filled by the setup kernel from expert offsets or counts), so the host never learns the
+// routing: no sync, and a launch is capturable in a CUDA graph.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "fusedmoe/moe.h"
+
+namespace fusedmoe::sm90 {
+
+// Where the rows of each expert's A and D live.
+enum class GroupRows : int32_t {
+  kOffsets = 0,  // contiguous rows: expert e owns rows [offsets[e], offsets[e+1])
+  kMasked = 1,   // expert e owns rows [e*capacity, e*capacity + counts[e])
+};
+
+struct GroupedGemmProblem {
+  int32_t num_groups = 0;    // local experts
+  int64_t n = 0;             // output columns (weight rows)
+  int64_t k = 0;             // reduction length (weight row length)
+  GroupRows rows = GroupRows::kOffsets;
+  const int32_t* offsets = nullptr;  // kOffsets: [num_groups + 1]
+  const int32_t* counts = nullptr;   // kMasked: [num_groups]
+  int64_t capacity = 0;              // kMasked: rows per expert slab
+  const void* a = nullptr;  // bf16 rows, row stride k
+  const void* b = nullptr;  // bf16 [num_groups, n, k]
+  void* d = nullptr;        // bf16 rows, row stride n
+};
+
+// Device scratch the grouped GEMM needs for `num_groups` groups (argument arrays + CUTLASS's own).
+size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups);
+
+// Enqueues setup + GEMM on `stream`. `workspace` must hold grouped_gemm_bf16_workspace_bytes().
+void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
+                       Stream stream);
+
+}  // namespace fusedmoe::sm90
