@@ -3,8 +3,9 @@
 //
 //   fused  = route -> routed pipeline with the routing result
 //   routed = dispatch (row_alignment 1) -> [kOnInput: x' = round(w * x), slot weight becomes 1]
-//            -> experts (row weight = slot weight as fp32, applied before rounding)
-//            -> combine without top-k weights (rows are already weighted; rsf applied there once)
+//            -> experts (unweighted rows, rounded to the activation dtype)
+//            -> combine with the slot weights (kOnOutput) or without (kOnInput); rsf applied
+//               there once
 //
 // Both entries feed the same function with int64 ids and fp32 weights, so routed given the fused
 // call's ids and weights is bitwise identical to fused.
@@ -52,7 +53,6 @@ void run_routed_pipeline(const MoePlan& plan, TensorView hidden_states, TopK top
   std::vector<int32_t> slot_to_row(num_rows);
   std::vector<uint8_t> permuted(static_cast<size_t>(num_rows * hidden) * element_bytes);
   std::vector<uint8_t> expert_out(permuted.size(), 0);
-  std::vector<float> row_weights(num_rows, 0.0f);
 
   DispatchMaps maps;
   maps.expert_offsets = make_view(offsets.data(), DType::kInt32, {local_experts + 1});
@@ -64,12 +64,10 @@ void run_routed_pipeline(const MoePlan& plan, TensorView hidden_states, TopK top
   dispatch(plan, ids_view, 1, maps, hidden_states, permuted_view, TensorView{});
 
   const bool weight_on_input = plan.moe.router_weight_apply == RouterWeightApply::kOnInput;
-  for (int64_t row = 0; row < num_rows; ++row) {
+  for (int64_t row = 0; weight_on_input && row < num_rows; ++row) {
     const int32_t slot = row_to_slot[row];
     if (slot < 0) continue;
     const double weight = topk.weights[slot];
-    row_weights[row] = weight_on_input ? 1.0f : static_cast<float>(weight);
-    if (!weight_on_input) continue;
     for (int64_t h = 0; h < hidden; ++h) {
       const int64_t offset = element_offset(permuted_view, {row, h});
       store(permuted_view, offset, weight * load(permuted_view, offset));
@@ -81,13 +79,16 @@ void run_routed_pipeline(const MoePlan& plan, TensorView hidden_states, TopK top
   expert_inputs.hidden_states = permuted_view;
   expert_inputs.expert_offsets = maps.expert_offsets;
   expert_inputs.expert_counts = maps.expert_counts;
-  expert_inputs.row_weights = make_view(row_weights.data(), DType::kFloat32, {num_rows});
   const TensorView expert_out_view = make_view(expert_out.data(), dtype, {num_rows, hidden});
   experts(plan, expert_inputs, weights, expert_out_view);
 
   CombineInputs combine_inputs;
   combine_inputs.expert_output = expert_out_view;
   combine_inputs.slot_to_row = maps.slot_to_row;
+  if (!weight_on_input) {
+    combine_inputs.topk_weights =
+        make_view(topk.weights.data(), DType::kFloat32, {num_tokens, top_k});
+  }
   combine_inputs.shared_output = shared_output;
   combine(plan, combine_inputs, output);
 }

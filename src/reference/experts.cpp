@@ -1,9 +1,12 @@
 // Expert compute reference: for every local expert and every valid row of its segment,
 //   x̂ = GEMM1 input (dequantized FP8 input, or the bf16/fp16 row, FP8-quantized per activation_quant)
-//   h = x̂ · W13ᵀ + b13            (double accumulation)
+//   h = x̂ · W13ᵀ + b13            (double accumulation; rounded to the output dtype when
+//                                   activation_quant is none: the bf16 kernels store GEMM1's
+//                                   result in bf16 before the activation)
 //   a = act(gate, up) or act(h)   (double)
 //   â = a rounded to the output dtype (activation_quant none) or FP8-quantized from its fp32 value
-//   y = (â · W2ᵀ + b2) * row_weight, rounded to the output dtype (via fp32)
+//   y = â · W2ᵀ + b2, rounded to the output dtype (via fp32); with a row weight w the stored row
+//       is round(w · y) (the kernels scale the stored bf16 row)
 // Rows past a segment's count are not written. docs/NUMERICS.md ("Experts") is the long form.
 #include <string>
 #include <vector>
@@ -221,11 +224,17 @@ class ExpertRunner {
   void run_row(int64_t expert, const RowRef& row, const DenseMatrix& w13, const DenseMatrix& w2) const {
     std::vector<double> h = dot_rows(w13, gemm1_input(row, expert));
     add_bias(h, weights_.w13_bias, expert);
+    if (moe_.activation_quant == ActivationQuant::kNone) {
+      for (double& value : h) value = round_to_dtype(value, output_.dtype);
+    }
     std::vector<double> y = dot_rows(w2, gemm2_input(activate(h), expert));
     add_bias(y, weights_.w2_bias, expert);
-    const double weight =
-        inputs_.row_weights.defined() ? load(inputs_.row_weights, rows_.per_row(inputs_.row_weights, row)) : 1.0;
-    for (int64_t n = 0; n < hidden_; ++n) store(output_, rows_.element(output_, row, n), y[n] * weight);
+    const bool weighted = inputs_.row_weights.defined();
+    const double weight = weighted ? load(inputs_.row_weights, rows_.per_row(inputs_.row_weights, row)) : 1.0;
+    for (int64_t n = 0; n < hidden_; ++n) {
+      const double stored = weighted ? weight * round_to_dtype(y[n], output_.dtype) : y[n];
+      store(output_, rows_.element(output_, row, n), stored);
+    }
   }
 
   const MoeConfig& moe_;
