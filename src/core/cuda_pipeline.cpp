@@ -129,8 +129,11 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   combine(plan, combine_inputs, output, stream);
 }
 
-void check_pipeline_supported(const MoePlan& plan, const TensorView& hidden) {
-  const std::string reason = sm90::bf16_experts_unsupported_reason(plan.moe);
+// Everything that could refuse the call is checked before the first launch.
+void check_pipeline_supported(const MoePlan& plan, const TensorView& hidden,
+                              const ExpertWeights& weights) {
+  std::string reason = sm90::bf16_experts_unsupported_reason(plan.moe);
+  if (reason.empty()) reason = sm90::bf16_weights_unsupported_reason(weights);
   if (!reason.empty()) detail::throw_unsupported(reason);
   if (hidden.dtype != DType::kBFloat16) {
     detail::throw_unsupported(std::string("sm90 expert GEMMs take bf16 hidden_states; got ") +
@@ -147,7 +150,7 @@ size_t pipeline_workspace_bytes(const MoePlan& plan) {
 
 void fused(const MoePlan& plan, const FusedInputs& inputs, const ExpertWeights& weights,
            TensorView output, Workspace workspace, Stream stream) {
-  check_pipeline_supported(plan, inputs.hidden_states);
+  check_pipeline_supported(plan, inputs.hidden_states, weights);
   const PipelineBuffers buffers(plan, workspace, inputs.hidden_states.device);
   const int64_t tokens = inputs.hidden_states.shape[0];
   const TensorView topk_ids =
@@ -163,7 +166,7 @@ void fused(const MoePlan& plan, const FusedInputs& inputs, const ExpertWeights& 
 
 void routed(const MoePlan& plan, const RoutedInputs& inputs, const ExpertWeights& weights,
             TensorView output, Workspace workspace, Stream stream) {
-  check_pipeline_supported(plan, inputs.hidden_states);
+  check_pipeline_supported(plan, inputs.hidden_states, weights);
   const PipelineBuffers buffers(plan, workspace, inputs.hidden_states.device);
   run_after_routing(plan, buffers, inputs.hidden_states, weights, inputs.topk_ids,
                     inputs.topk_weights, inputs.shared_output, output, stream);

@@ -55,6 +55,14 @@ std::string bf16_experts_unsupported_reason(const MoeConfig& moe) {
   return {};
 }
 
+std::string bf16_weights_unsupported_reason(const ExpertWeights& weights) {
+  if (weights.w13_bias.defined() || weights.w2_bias.defined()) {
+    return "expert biases (w13_bias / w2_bias) on the sm90 bf16 path are not in this build yet; "
+           "the CPU reference supports them";
+  }
+  return {};
+}
+
 size_t bf16_experts_workspace_bytes(const MoeConfig& moe, int64_t max_rows) {
   const size_t rows = static_cast<size_t>(max_rows);
   const size_t gemm1_bytes = rows * static_cast<size_t>(gemm1_columns(moe)) * 2;
@@ -67,10 +75,8 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
                       void* workspace, size_t workspace_bytes, Stream stream) {
   const std::string reason = bf16_experts_unsupported_reason(moe);
   if (!reason.empty()) detail::throw_unsupported(reason);
-  if (weights.w13_bias.defined() || weights.w2_bias.defined()) {
-    detail::throw_unsupported("expert biases (w13_bias / w2_bias) on the sm90 bf16 path are not in "
-                              "this build yet; the CPU reference supports them");
-  }
+  const std::string weights_reason = bf16_weights_unsupported_reason(weights);
+  if (!weights_reason.empty()) detail::throw_unsupported(weights_reason);
   const size_t needed = bf16_experts_workspace_bytes(moe, call.rows.max_rows);
   if (workspace_bytes < needed) {
     detail::throw_invalid("workspace", "at least " + std::to_string(needed) + " bytes",

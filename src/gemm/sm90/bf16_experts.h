@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "fusedmoe/moe.h"
 #include "gemm/sm90/expert_rows.h"
@@ -26,6 +27,10 @@ struct Bf16ExpertsCall {
 
 // Why this configuration has no BF16 GPU path (empty when it has one).
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe);
+
+// Why these weights cannot run on the BF16 GPU path (empty when they can): checked before any
+// launch, since the capability query sees only the configuration.
+std::string bf16_weights_unsupported_reason(const ExpertWeights& weights);
 
 size_t bf16_experts_workspace_bytes(const MoeConfig& moe, int64_t max_rows);
 

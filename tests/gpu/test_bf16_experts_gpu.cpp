@@ -1,0 +1,396 @@
+// BF16 expert compute on sm_90a (src/gemm/sm90) through the public entry points, against the CPU
+// reference on seeded random layers of real model shapes (H and I kept; expert counts reduced
+// where generating every expert on the host would take too long).
+//
+// End-to-end comparisons use the GPU's own routing decisions: the reference runs moe_routed with
+// the ids and weights moe_route produced on the GPU, so a near-tie in routing cannot decide a test.
+// Outputs are poisoned (0xFF bytes: NaN in bf16) before every run; NaN never passes.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/device_memory.h"
+#include "common/host_buffer.h"
+#include "common/layer_runner.h"
+#include "common/metrics.h"
+#include "common/presets.h"
+#include "common/random_layer.h"
+#include "common/weight_formats.h"
+#include "gpu_test_common.h"
+#include "support/gpu_skip.h"
+
+namespace fusedmoe {
+namespace {
+
+using tools::DeviceTensors;
+using tools::RandomLayer;
+
+void check(cudaError_t status, const char* what) {
+  ASSERT_EQ(status, cudaSuccess) << what << ": " << cudaGetErrorString(status);
+}
+
+struct LayerCase {
+  std::string model;
+  int32_t tensor_parallel = 1;
+  int32_t num_experts = 0;  // 0: the preset's count
+  int32_t tokens = 1;
+};
+
+std::string case_name(const LayerCase& layer_case) {
+  return layer_case.model + "_tp" + std::to_string(layer_case.tensor_parallel) + "_E" +
+         std::to_string(layer_case.num_experts) + "_M" + std::to_string(layer_case.tokens);
+}
+
+tools::LayerSpec bf16_spec(const LayerCase& layer_case, int32_t ep = 1, int32_t ep_rank = 0) {
+  tools::Parallelism parallelism;
+  parallelism.tp = layer_case.tensor_parallel;
+  tools::LayerSpec spec = tools::slice_preset(tools::find_preset(layer_case.model), parallelism);
+  if (layer_case.num_experts > 0) spec.moe.num_experts = layer_case.num_experts;
+  spec.moe.num_local_experts = spec.moe.num_experts / ep;
+  spec.moe.local_expert_offset = ep_rank * spec.moe.num_local_experts;
+  tools::apply_weight_format(spec.moe, WeightFormat::kBF16);
+  return spec;
+}
+
+// A layer on the GPU: inputs, prepared weights, workspace, and helpers to run each entry point.
+class GpuLayer {
+ public:
+  GpuLayer(const RandomLayer& layer, int32_t max_tokens)
+      : layer_(layer), tensors_(0) {
+    PlanOptions options;
+    options.backend = Backend::kCudaSm90;
+    options.max_num_tokens = max_tokens;
+    plan_ = make_plan(layer.moe(), layer.spec().routing, options);
+    hidden_ = tensors_.upload(layer.hidden_states());
+    const RoutingInputs host_routing = layer.routing_inputs();
+    routing_.router_logits = tensors_.upload(host_routing.router_logits);
+    routing_.correction_bias = tensors_.upload(host_routing.correction_bias);
+    routing_.logits_bias = tensors_.upload(host_routing.logits_bias);
+    weights_ = tensors_.upload(layer.weights());
+    const size_t scratch = prepare_scratch_bytes(layer.moe(), Backend::kCudaSm90);
+    prepare_weights(layer.moe(), Backend::kCudaSm90, weights_,
+                    Workspace{tensors_.scratch(scratch), scratch}, nullptr);
+    workspace_ = Workspace{tensors_.scratch(plan_.workspace_bytes), plan_.workspace_bytes};
+    const int64_t tokens = layer.num_tokens();
+    output_ = tensors_.allocate(DType::kBFloat16, {tokens, layer.moe().hidden_size});
+    ids_ = tensors_.allocate(DType::kInt32, {tokens, layer.moe().top_k});
+    topk_weights_ = tensors_.allocate(DType::kFloat32, {tokens, layer.moe().top_k});
+  }
+
+  const MoePlan& plan() const { return plan_; }
+  TensorView hidden() const { return hidden_; }
+  const RoutingInputs& routing() const { return routing_; }
+  const ExpertWeights& weights() const { return weights_; }
+  Workspace workspace() const { return workspace_; }
+  TensorView output() const { return output_; }
+
+  void poison(const TensorView& view) const {
+    check(cudaMemset(view.data, 0xff, static_cast<size_t>(view.numel()) * dtype_size(view.dtype)),
+          "cudaMemset");
+  }
+
+  // moe_route on the GPU; returns the decisions on the host.
+  tools::RoutedIds route() {
+    poison(ids_);
+    poison(topk_weights_);
+    moe_route(plan_, routing_, ids_, topk_weights_, workspace_, nullptr);
+    tools::RoutedIds routed;
+    routed.ids.resize(static_cast<size_t>(ids_.numel()));
+    routed.weights.resize(static_cast<size_t>(topk_weights_.numel()));
+    tools::copy_to_host(ids_, routed.ids.data());
+    tools::copy_to_host(topk_weights_, routed.weights.data());
+    return routed;
+  }
+
+  std::vector<double> fused() {
+    poison(output_);
+    FusedInputs inputs;
+    inputs.hidden_states = hidden_;
+    inputs.routing = routing_;
+    moe_fused(plan_, inputs, weights_, output_, workspace_, nullptr);
+    return download(output_);
+  }
+
+  // moe_routed with the ids/weights left on the device by route().
+  std::vector<double> routed() {
+    poison(output_);
+    RoutedInputs inputs;
+    inputs.hidden_states = hidden_;
+    inputs.topk_ids = ids_;
+    inputs.topk_weights = topk_weights_;
+    moe_routed(plan_, inputs, weights_, output_, workspace_, nullptr);
+    return download(output_);
+  }
+
+  std::vector<double> download(const TensorView& view) const {
+    check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    tools::HostTensor host = tools::make_host_tensor(view.dtype, {view.shape[0], view.shape[1]});
+    tools::copy_to_host(view, host.buffer.data());
+    return tools::to_doubles(host.view);
+  }
+
+ private:
+  const RandomLayer& layer_;
+  DeviceTensors tensors_;
+  MoePlan plan_;
+  TensorView hidden_, output_, ids_, topk_weights_;
+  RoutingInputs routing_;
+  ExpertWeights weights_;
+  Workspace workspace_;
+};
+
+void expect_close_to_reference(const std::vector<double>& actual, const std::vector<double>& expected,
+                               const std::string& label) {
+  const tools::ErrorMetrics metrics = tools::compare(actual, expected);
+  const tools::Verdict verdict =
+      tools::judge(metrics, tools::tolerance_for(WeightFormat::kBF16).vs_reference);
+  EXPECT_TRUE(verdict.pass) << label << ": " << verdict.reason << " (rel L2 " << metrics.rel_l2
+                            << ", max abs " << metrics.max_abs_err << ", NaN/Inf "
+                            << metrics.nonfinite_actual << ")";
+}
+
+class Bf16ExpertsGpu : public ::testing::TestWithParam<LayerCase> {};
+
+TEST_P(Bf16ExpertsGpu, FusedMatchesReferenceAndRoutedIsBitwiseFused) {
+  FUSEDMOE_REQUIRE_SM90();
+  const LayerCase layer_case = GetParam();
+  RandomLayer layer(bf16_spec(layer_case), layer_case.tokens,
+                    testing::case_seed(case_name(layer_case)));
+  layer.generate_all_experts();
+  GpuLayer gpu(layer, layer_case.tokens);
+
+  const tools::RoutedIds decisions = gpu.route();
+  const std::vector<double> fused = gpu.fused();
+  const std::vector<double> routed = gpu.routed();
+  const std::vector<double> expected = tools::routed_on_cpu(layer, decisions).output;
+
+  expect_close_to_reference(fused, expected, "moe_fused vs reference");
+  ASSERT_EQ(fused.size(), routed.size());
+  EXPECT_EQ(std::memcmp(fused.data(), routed.data(), fused.size() * sizeof(double)), 0)
+      << "moe_routed fed moe_route's ids and weights differs from moe_fused";
+  const std::vector<double> again = gpu.fused();
+  EXPECT_EQ(std::memcmp(fused.data(), again.data(), fused.size() * sizeof(double)), 0)
+      << "moe_fused is not bitwise reproducible run to run";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PresetShapes, Bf16ExpertsGpu,
+    ::testing::Values(LayerCase{"qwen3-30b-a3b", 1, 32, 1}, LayerCase{"qwen3-30b-a3b", 1, 32, 7},
+                      LayerCase{"qwen3-30b-a3b", 1, 32, 64}, LayerCase{"qwen3-30b-a3b", 1, 32, 257},
+                      LayerCase{"deepseek-v3", 8, 32, 1}, LayerCase{"deepseek-v3", 8, 32, 64},
+                      LayerCase{"deepseek-v3", 8, 32, 257}, LayerCase{"deepseek-v3", 1, 16, 7},
+                      LayerCase{"qwen3-235b-a22b", 8, 16, 64}, LayerCase{"mixtral-8x7b", 4, 0, 3},
+                      LayerCase{"mixtral-8x7b", 4, 0, 64}, LayerCase{"minimax-m2", 1, 16, 64},
+                      LayerCase{"nemotron-3-nano", 1, 16, 5}, LayerCase{"nemotron-3-nano", 1, 16, 64},
+                      LayerCase{"llama-4-scout", 8, 0, 4}, LayerCase{"llama-4-scout", 8, 0, 100},
+                      LayerCase{"glm-4.5-air", 8, 16, 33}),
+    [](const ::testing::TestParamInfo<LayerCase>& info) {
+      std::string name = case_name(info.param);
+      for (char& c : name) {
+        if (c == '-' || c == '.') c = '_';
+      }
+      return name;
+    });
+
+// Two expert-parallel ranks, each with half the experts, sum to the unsharded layer; -1 and
+// non-local ids contribute nothing and never fault.
+TEST(Bf16ExpertsGpuParallel, ExpertParallelShardsSumToTheWholeLayer) {
+  FUSEDMOE_REQUIRE_SM90();
+  const LayerCase layer_case{"qwen3-30b-a3b", 1, 32, 64};
+  const uint64_t seed = testing::case_seed("ep_shards");
+  RandomLayer whole(bf16_spec(layer_case), layer_case.tokens, seed);
+  whole.generate_all_experts();
+  GpuLayer whole_gpu(whole, layer_case.tokens);
+  const tools::RoutedIds decisions = whole_gpu.route();
+  const std::vector<double> expected = whole_gpu.fused();
+
+  std::vector<double> summed(expected.size(), 0.0);
+  for (int32_t rank = 0; rank < 2; ++rank) {
+    RandomLayer shard(bf16_spec(layer_case, 2, rank), layer_case.tokens, seed);
+    shard.generate_all_experts();
+    GpuLayer shard_gpu(shard, layer_case.tokens);
+    const std::vector<double> part = shard_gpu.fused();
+    expect_close_to_reference(part, tools::routed_on_cpu(shard, decisions).output,
+                              "EP rank " + std::to_string(rank) + " vs reference");
+    for (size_t i = 0; i < part.size(); ++i) summed[i] += part[i];
+  }
+  expect_close_to_reference(summed, expected, "sum of EP shards vs the whole layer");
+}
+
+TEST(Bf16ExpertsGpuParallel, InvalidAndDuplicatedIdsInRoutedCallMatchReference) {
+  FUSEDMOE_REQUIRE_SM90();
+  const LayerCase layer_case{"qwen3-30b-a3b", 1, 32, 40};
+  RandomLayer layer(bf16_spec(layer_case, 2, 1), layer_case.tokens,
+                    testing::case_seed("invalid_ids"));
+  layer.generate_all_experts();
+  GpuLayer gpu(layer, layer_case.tokens);
+  tools::RoutedIds decisions;
+  const int32_t top_k = layer.moe().top_k;
+  for (int32_t t = 0; t < layer_case.tokens; ++t) {
+    for (int32_t s = 0; s < top_k; ++s) {
+      // -1, ids of the other rank, duplicates and local ids, with weights of both signs.
+      const int32_t pattern = (t * 7 + s * 3) % 5;
+      const int32_t id = pattern == 0 ? -1 : pattern == 1 ? (t + s) % 16 : 16 + (t % 3);
+      decisions.ids.push_back(id);
+      decisions.weights.push_back(0.125f * static_cast<float>(s + 1) * (t % 2 ? 1.0f : -1.0f));
+    }
+  }
+  const std::vector<double> expected = tools::routed_on_cpu(layer, decisions).output;
+
+  DeviceTensors tensors(0);
+  RoutedInputs inputs;
+  inputs.hidden_states = gpu.hidden();
+  inputs.topk_ids = tensors.upload(make_view(decisions.ids.data(), DType::kInt32, {layer_case.tokens, top_k}));
+  inputs.topk_weights =
+      tensors.upload(make_view(decisions.weights.data(), DType::kFloat32, {layer_case.tokens, top_k}));
+  gpu.poison(gpu.output());
+  moe_routed(gpu.plan(), inputs, gpu.weights(), gpu.output(), gpu.workspace(), nullptr);
+  expect_close_to_reference(gpu.download(gpu.output()), expected, "routed with -1/foreign/duplicate ids");
+}
+
+TEST(Bf16ExpertsGpuGraph, CapturedFusedReplaysOnNewInputsLikeEager) {
+  FUSEDMOE_REQUIRE_SM90();
+  const LayerCase layer_case{"qwen3-30b-a3b", 1, 32, 64};
+  RandomLayer first(bf16_spec(layer_case), layer_case.tokens, testing::case_seed("graph_a"));
+  first.generate_all_experts();
+  GpuLayer gpu(first, layer_case.tokens);
+
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  FusedInputs inputs;
+  inputs.hidden_states = gpu.hidden();
+  inputs.routing = gpu.routing();
+  cudaGraph_t graph = nullptr;
+  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "BeginCapture");
+  moe_fused(gpu.plan(), inputs, gpu.weights(), gpu.output(), gpu.workspace(), stream);
+  check(cudaStreamEndCapture(stream, &graph), "EndCapture");
+  cudaGraphExec_t exec = nullptr;
+  check(cudaGraphInstantiate(&exec, graph, 0), "GraphInstantiate");
+
+  // New hidden states and logits (another seed) copied into the captured buffers.
+  RandomLayer second(bf16_spec(layer_case), layer_case.tokens, testing::case_seed("graph_b"));
+  const TensorView new_hidden = second.hidden_states();
+  const TensorView new_logits = second.routing_inputs().router_logits;
+  check(cudaMemcpy(gpu.hidden().data, new_hidden.data,
+                   static_cast<size_t>(new_hidden.numel()) * dtype_size(new_hidden.dtype),
+                   cudaMemcpyHostToDevice), "copy hidden");
+  check(cudaMemcpy(gpu.routing().router_logits.data, new_logits.data,
+                   static_cast<size_t>(new_logits.numel()) * dtype_size(new_logits.dtype),
+                   cudaMemcpyHostToDevice), "copy logits");
+  gpu.poison(gpu.output());
+  check(cudaGraphLaunch(exec, stream), "GraphLaunch");
+  check(cudaStreamSynchronize(stream), "StreamSynchronize");
+  const std::vector<double> replayed = gpu.download(gpu.output());
+  const std::vector<double> eager = gpu.fused();
+  EXPECT_EQ(std::memcmp(replayed.data(), eager.data(), eager.size() * sizeof(double)), 0)
+      << "graph replay differs from the eager call on the same inputs";
+  const tools::ErrorMetrics metrics = tools::compare(replayed, eager);
+  EXPECT_EQ(metrics.nonfinite_actual, 0);
+
+  check(cudaGraphExecDestroy(exec), "GraphExecDestroy");
+  check(cudaGraphDestroy(graph), "GraphDestroy");
+  check(cudaStreamDestroy(stream), "StreamDestroy");
+}
+
+TEST(Bf16ExpertsGpuModular, MaskedLayoutWithRowWeightsMatchesReference) {
+  FUSEDMOE_REQUIRE_SM90();
+  const LayerCase layer_case{"qwen3-30b-a3b", 1, 8, 1};
+  RandomLayer layer(bf16_spec(layer_case), 1, testing::case_seed("masked"));
+  layer.generate_all_experts();
+  const MoeConfig& moe = layer.moe();
+  const int64_t experts = moe.local_experts();
+  const int64_t capacity = 37;
+  const int64_t hidden = moe.hidden_size;
+
+  // Host inputs: random bf16 rows, per-expert counts (0, partial, full), per-row weights.
+  std::vector<uint16_t> x(static_cast<size_t>(experts * capacity * hidden));
+  std::vector<int32_t> counts(static_cast<size_t>(experts));
+  std::vector<float> row_weights(static_cast<size_t>(experts * capacity));
+  uint64_t state = testing::case_seed("masked_rows") | 1;
+  auto next_unit = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<float>((state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+  };
+  for (uint16_t& value : x) value = numerics::float_to_bf16_bits(next_unit());
+  for (int64_t e = 0; e < experts; ++e) counts[static_cast<size_t>(e)] = static_cast<int32_t>((e * 11) % (capacity + 1));
+  for (float& weight : row_weights) weight = next_unit();
+
+  const TensorView host_x = make_view(x.data(), DType::kBFloat16, {experts, capacity, hidden});
+  const TensorView host_counts = make_view(counts.data(), DType::kInt32, {experts});
+  const TensorView host_row_weights = make_view(row_weights.data(), DType::kFloat32, {experts, capacity});
+
+  std::vector<uint16_t> expected_raw(x.size(), 0);
+  ExpertsInputs host_inputs;
+  host_inputs.layout = ExpertInputLayout::kMasked;
+  host_inputs.hidden_states = host_x;
+  host_inputs.expert_counts = host_counts;
+  host_inputs.row_weights = host_row_weights;
+  PlanOptions cpu_options;
+  cpu_options.backend = Backend::kCpuReference;
+  const MoePlan cpu_plan = make_plan(moe, layer.spec().routing, cpu_options);
+  tools::HostBuffer cpu_workspace(cpu_plan.workspace_bytes);
+  moe_experts(cpu_plan, host_inputs, layer.weights(),
+              make_view(expected_raw.data(), DType::kBFloat16, {experts, capacity, hidden}),
+              Workspace{cpu_workspace.data(), cpu_workspace.bytes()}, nullptr);
+
+  DeviceTensors tensors(0);
+  PlanOptions options;
+  options.backend = Backend::kCudaSm90;
+  options.max_num_tokens = static_cast<int32_t>(experts * capacity);
+  const MoePlan plan = make_plan(moe, layer.spec().routing, options);
+  ExpertWeights weights = tensors.upload(layer.weights());
+  prepare_weights(moe, Backend::kCudaSm90, weights, Workspace{}, nullptr);
+  ExpertsInputs inputs;
+  inputs.layout = ExpertInputLayout::kMasked;
+  inputs.hidden_states = tensors.upload(host_x);
+  inputs.expert_counts = tensors.upload(host_counts);
+  inputs.row_weights = tensors.upload(host_row_weights);
+  // Rows past each count must stay untouched: fill the output with a sentinel first.
+  std::vector<uint16_t> sentinel(x.size(), numerics::float_to_bf16_bits(12345.0f));
+  const TensorView output = tensors.upload(make_view(sentinel.data(), DType::kBFloat16, {experts, capacity, hidden}));
+  moe_experts(plan, inputs, weights, output, Workspace{tensors.scratch(plan.workspace_bytes), plan.workspace_bytes},
+              nullptr);
+  std::vector<uint16_t> actual_raw(x.size());
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  tools::copy_to_host(output, actual_raw.data());
+
+  std::vector<double> actual, expected;
+  for (int64_t e = 0; e < experts; ++e) {
+    for (int64_t r = 0; r < capacity; ++r) {
+      for (int64_t h = 0; h < hidden; ++h) {
+        const size_t index = static_cast<size_t>((e * capacity + r) * hidden + h);
+        if (r < counts[static_cast<size_t>(e)]) {
+          actual.push_back(numerics::bf16_bits_to_float(actual_raw[index]));
+          expected.push_back(numerics::bf16_bits_to_float(expected_raw[index]));
+        } else {
+          ASSERT_EQ(actual_raw[index], sentinel[index]) << "row past the count was written: expert "
+                                                        << e << " row " << r;
+        }
+      }
+    }
+  }
+  expect_close_to_reference(actual, expected, "masked moe_experts vs reference");
+}
+
+TEST(Bf16ExpertsGpuErrors, ExpertBiasesAreReportedUnsupportedNotIgnored) {
+  FUSEDMOE_REQUIRE_SM90();
+  const LayerCase layer_case{"gpt-oss-120b", 8, 8, 2};
+  RandomLayer layer(bf16_spec(layer_case), layer_case.tokens, testing::case_seed("biases"));
+  layer.generate_all_experts();
+  try {
+    GpuLayer gpu(layer, layer_case.tokens);
+    gpu.fused();
+    FAIL() << "gpt-oss bf16 with expert biases ran on the GPU path that has no bias support";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kUnsupported) << error.what();
+    EXPECT_NE(std::string(error.what()).find("bias"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace fusedmoe
