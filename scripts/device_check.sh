@@ -4,17 +4,18 @@
 #   ctest_gpu.log    ctest -L gpu (the kernels against the CPU reference), then compute-sanitizer
 #                    memcheck on the small GPU cases
 #   ctest_cpu.log    ctest -L cpu
-#   bench.log        fusedmoe_bench_routing with and without programmatic dependent launch
+#   bench.log        fusedmoe_bench_routing with and without programmatic dependent launch, and
+#                    ncu kernel durations of the decode shapes
 #   bench_torch.log  bench/torch_routing.py (the torch peer) in the same run
 #   bench_*.csv      the benchmark numbers
 # It only builds: the CUTLASS headers come with the checkout in .deps (carry it); nothing is
-# downloaded. DEVICE_CHECK_STEPS (default "build gpu bench torch cpu sanitizer") picks steps;
+# downloaded. DEVICE_CHECK_STEPS (default "build gpu bench ncu torch cpu sanitizer") picks steps;
 # the most important come first, so a run cut off by its time limit loses only the tail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
-STEPS=${DEVICE_CHECK_STEPS:-"build gpu bench torch cpu sanitizer"}
+STEPS=${DEVICE_CHECK_STEPS:-"build gpu bench ncu torch cpu sanitizer"}
 BUILD=build-device
 summary=()
 want() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -47,6 +48,19 @@ if want bench; then
     FUSEDMOE_DISABLE_PDL=1 "$BUILD/bench/fusedmoe_bench_routing" --csv "$OUT/bench_pdl_off.csv"
   } 2>&1 | tee "$OUT/bench.log"
   note "bench: $(grep -c ' us ' "$OUT/bench.log") rows"
+fi
+
+if want ncu; then
+  # Kernel durations of one eager route -> dispatch -> combine (the bench's warm-up), caches and
+  # clocks as found, for the decode shapes where launch gaps and kernel time must be told apart.
+  for shape in "deepseek-v3 1" "deepseek-v3 64" "qwen3-30b-a3b 64"; do
+    set -- $shape
+    echo "== ncu $1 M=$2"
+    timeout 120 ncu --cache-control none --clock-control none --launch-count 4 \
+      --metrics gpu__time_duration.sum "$BUILD/bench/fusedmoe_bench_routing" --model "$1" \
+      --tokens "$2" --replays 3 --no-ceiling 2>&1 | grep -E '\)x\(|gpu__time_duration|==PROF==|==ERROR==|rror'
+  done 2>&1 | tee -a "$OUT/bench.log"
+  note "ncu: $(grep -c gpu__time_duration "$OUT/bench.log") kernels"
 fi
 
 if want torch; then

@@ -166,17 +166,16 @@ def workspace(like: Any, nbytes: int):
 
 def to_c(x: Any):
     """What the extension takes for one tensor argument (see python/src/tensor_views.h)."""
-    if x is None or isinstance(x, (TypedArray, np.ndarray)):
-        return x
-    if is_torch(x):
-        itemsize = x.element_size()
-        if itemsize == 1 and x.dtype.is_floating_point:
-            # fp8 / ue8m0 / fp4x2: hand the bytes over with their meaning.
+    if is_torch(x) and x.element_size() == 1:
+        # fp8 / ue8m0 / fp4x2: the bytes with their meaning. Others (int8, bool) go as they are
+        # and the extension names the argument it cannot take.
+        torch_dtype(DType.UINT8)  # fills the tables
+        dtype = _FROM_TORCH.get(x.dtype)
+        if dtype is not None and dtype != DType.UINT8:
             import torch
 
-            return (x.view(torch.uint8), dtype_of(x))
-        return x
-    return x  # other DLPack producers (cupy, jax): the extension says if it cannot read them
+            return (x.view(torch.uint8), dtype)
+    return x
 
 
 def stream_of(like: Any, stream: Optional[int]) -> int:

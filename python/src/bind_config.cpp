@@ -141,10 +141,10 @@ void bind_configs(nb::module_& m) {
       .def_ro("options", &MoePlan::options)
       .def_ro("workspace_bytes", &MoePlan::workspace_bytes)
       .def("__repr__", [](const MoePlan& plan) {
-        return "MoePlan(workspace_bytes=" + std::to_string(plan.workspace_bytes) + ", moe=" +
-               std::string(nb::repr(nb::cast(plan.moe)).c_str()) + ", routing=" +
-               std::string(nb::repr(nb::cast(plan.routing)).c_str()) + ", options=" +
-               std::string(nb::repr(nb::cast(plan.options)).c_str()) + ")";
+        return "MoePlan(workspace_bytes=" + std::to_string(plan.workspace_bytes) +
+               ", moe=" + std::string(nb::repr(nb::cast(plan.moe)).c_str()) +
+               ", routing=" + std::string(nb::repr(nb::cast(plan.routing)).c_str()) +
+               ", options=" + std::string(nb::repr(nb::cast(plan.options)).c_str()) + ")";
       });
 
   m.def("make_plan", &make_plan, nb::arg("moe"), nb::arg("routing"), nb::arg("options"),
@@ -170,9 +170,9 @@ void bind_configs(nb::module_& m) {
       .def_ro("global_memory_bytes", &DeviceInfo::global_memory_bytes)
       .def_ro("reason", &DeviceInfo::reason)
       .def("__repr__", [](const DeviceInfo& d) {
-        return d.available ? "DeviceInfo(" + d.name + ", sm_" +
-                                 std::to_string(d.compute_capability) + ")"
-                           : "DeviceInfo(available=False, reason=" + d.reason + ")";
+        return d.available
+                   ? "DeviceInfo(" + d.name + ", sm_" + std::to_string(d.compute_capability) + ")"
+                   : "DeviceInfo(available=False, reason=" + d.reason + ")";
       });
   m.def("cuda_device_info", &cuda_device_info, nb::arg("index") = 0);
 

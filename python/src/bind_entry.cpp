@@ -5,6 +5,7 @@
 // The GIL is released while the library runs: the caller's references keep the tensors alive.
 // Every argument is required (tensors may be None where absent): the package supplies defaults.
 #include <cstdint>
+#include <exception>
 
 #include "bindings.h"
 #include "tensor_views.h"
@@ -13,6 +14,23 @@ namespace fusedmoe::python {
 namespace {
 
 Stream as_stream(uintptr_t stream) { return reinterpret_cast<Stream>(stream); }
+
+// Runs the library without the GIL. An exception is carried out of the released region and
+// rethrown with the GIL held: unwinding it through the region segfaulted on the GPU machine
+// (Python 3.12, g++ 13), and the translator needs the GIL anyway.
+template <typename Call>
+void without_gil(Call&& call) {
+  std::exception_ptr error;
+  {
+    nb::gil_scoped_release release;
+    try {
+      call();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 Workspace workspace_of(ViewScope& scope, nb::handle obj, const char* name) {
   const TensorView view = scope.out(obj, name);
@@ -64,19 +82,19 @@ void bind_entry_points(nb::module_& m) {
         const TensorView ids = scope.out(topk_ids, "topk_ids");
         const TensorView weights = scope.out(topk_weights, "topk_weights");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        nb::gil_scoped_release release;
-        moe_route(plan, inputs, ids, weights, ws, as_stream(stream));
+        without_gil([&] { moe_route(plan, inputs, ids, weights, ws, as_stream(stream)); });
       },
       nb::arg("plan"), nb::arg("router_logits").none(), nb::arg("correction_bias").none(),
-      nb::arg("logits_bias").none(), nb::arg("routed_experts_out").none(), nb::arg("topk_ids").none(),
-      nb::arg("topk_weights").none(), nb::arg("workspace").none(), nb::arg("stream"));
+      nb::arg("logits_bias").none(), nb::arg("routed_experts_out").none(),
+      nb::arg("topk_ids").none(), nb::arg("topk_weights").none(), nb::arg("workspace").none(),
+      nb::arg("stream"));
 
   m.def(
       "dispatch",
-      [](const MoePlan& plan, nb::handle topk_ids, int32_t row_alignment,
-         nb::handle expert_offsets, nb::handle expert_counts, nb::handle row_to_slot,
-         nb::handle slot_to_row, nb::handle hidden_states, nb::handle permuted_hidden,
-         nb::handle permuted_hidden_scale, nb::handle workspace, uintptr_t stream) {
+      [](const MoePlan& plan, nb::handle topk_ids, int32_t row_alignment, nb::handle expert_offsets,
+         nb::handle expert_counts, nb::handle row_to_slot, nb::handle slot_to_row,
+         nb::handle hidden_states, nb::handle permuted_hidden, nb::handle permuted_hidden_scale,
+         nb::handle workspace, uintptr_t stream) {
         ViewScope scope;
         const TensorView ids = scope.in(topk_ids, "topk_ids");
         DispatchMaps maps;
@@ -88,21 +106,23 @@ void bind_entry_points(nb::module_& m) {
         const TensorView permuted = scope.out(permuted_hidden, "permuted_hidden");
         const TensorView permuted_scale = scope.out(permuted_hidden_scale, "permuted_hidden_scale");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        nb::gil_scoped_release release;
-        moe_dispatch(plan, ids, row_alignment, maps, hidden, permuted, permuted_scale, ws,
-                     as_stream(stream));
+        without_gil([&] {
+          moe_dispatch(plan, ids, row_alignment, maps, hidden, permuted, permuted_scale, ws,
+                       as_stream(stream));
+        });
       },
-      nb::arg("plan"), nb::arg("topk_ids").none(), nb::arg("row_alignment"), nb::arg("expert_offsets").none(),
-      nb::arg("expert_counts").none(), nb::arg("row_to_slot").none(), nb::arg("slot_to_row").none(),
-      nb::arg("hidden_states").none(), nb::arg("permuted_hidden").none(), nb::arg("permuted_hidden_scale").none(),
+      nb::arg("plan"), nb::arg("topk_ids").none(), nb::arg("row_alignment"),
+      nb::arg("expert_offsets").none(), nb::arg("expert_counts").none(),
+      nb::arg("row_to_slot").none(), nb::arg("slot_to_row").none(), nb::arg("hidden_states").none(),
+      nb::arg("permuted_hidden").none(), nb::arg("permuted_hidden_scale").none(),
       nb::arg("workspace").none(), nb::arg("stream"));
 
   m.def(
       "experts",
       [](const MoePlan& plan, ExpertInputLayout layout, nb::handle hidden_states,
          nb::handle hidden_states_scale, nb::handle expert_offsets, nb::handle expert_counts,
-         nb::handle row_weights, nb::handle weights, nb::handle expert_output,
-         nb::handle workspace, uintptr_t stream) {
+         nb::handle row_weights, nb::handle weights, nb::handle expert_output, nb::handle workspace,
+         uintptr_t stream) {
         ViewScope scope;
         ExpertsInputs inputs;
         inputs.layout = layout;
@@ -114,13 +134,12 @@ void bind_entry_points(nb::module_& m) {
         const ExpertWeights w = weights_of(scope, weights, false);
         const TensorView out = scope.out(expert_output, "expert_output");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        nb::gil_scoped_release release;
-        moe_experts(plan, inputs, w, out, ws, as_stream(stream));
+        without_gil([&] { moe_experts(plan, inputs, w, out, ws, as_stream(stream)); });
       },
       nb::arg("plan"), nb::arg("layout"), nb::arg("hidden_states").none(),
-      nb::arg("hidden_states_scale").none(), nb::arg("expert_offsets").none(), nb::arg("expert_counts").none(),
-      nb::arg("row_weights").none(), nb::arg("weights").none(), nb::arg("expert_output").none(), nb::arg("workspace").none(),
-      nb::arg("stream"));
+      nb::arg("hidden_states_scale").none(), nb::arg("expert_offsets").none(),
+      nb::arg("expert_counts").none(), nb::arg("row_weights").none(), nb::arg("weights").none(),
+      nb::arg("expert_output").none(), nb::arg("workspace").none(), nb::arg("stream"));
 
   m.def(
       "combine",
@@ -133,11 +152,11 @@ void bind_entry_points(nb::module_& m) {
         inputs.topk_weights = scope.in(topk_weights, "topk_weights");
         inputs.shared_output = scope.in(shared_output, "shared_output");
         const TensorView out = scope.out(output, "output");
-        nb::gil_scoped_release release;
-        moe_combine(plan, inputs, out, as_stream(stream));
+        without_gil([&] { moe_combine(plan, inputs, out, as_stream(stream)); });
       },
-      nb::arg("plan"), nb::arg("expert_output").none(), nb::arg("slot_to_row").none(), nb::arg("topk_weights").none(),
-      nb::arg("shared_output").none(), nb::arg("output").none(), nb::arg("stream"));
+      nb::arg("plan"), nb::arg("expert_output").none(), nb::arg("slot_to_row").none(),
+      nb::arg("topk_weights").none(), nb::arg("shared_output").none(), nb::arg("output").none(),
+      nb::arg("stream"));
 
   m.def(
       "fused",
@@ -156,19 +175,19 @@ void bind_entry_points(nb::module_& m) {
         const ExpertWeights w = weights_of(scope, weights, false);
         const TensorView out = scope.out(output, "output");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        nb::gil_scoped_release release;
-        moe_fused(plan, inputs, w, out, ws, as_stream(stream));
+        without_gil([&] { moe_fused(plan, inputs, w, out, ws, as_stream(stream)); });
       },
       nb::arg("plan"), nb::arg("hidden_states").none(), nb::arg("router_logits").none(),
-      nb::arg("correction_bias").none(), nb::arg("logits_bias").none(), nb::arg("routed_experts_out").none(),
-      nb::arg("shared_output").none(), nb::arg("weights").none(), nb::arg("output").none(), nb::arg("workspace").none(),
+      nb::arg("correction_bias").none(), nb::arg("logits_bias").none(),
+      nb::arg("routed_experts_out").none(), nb::arg("shared_output").none(),
+      nb::arg("weights").none(), nb::arg("output").none(), nb::arg("workspace").none(),
       nb::arg("stream"));
 
   m.def(
       "routed",
       [](const MoePlan& plan, nb::handle hidden_states, nb::handle topk_ids,
-         nb::handle topk_weights, nb::handle shared_output, nb::handle weights,
-         nb::handle output, nb::handle workspace, uintptr_t stream) {
+         nb::handle topk_weights, nb::handle shared_output, nb::handle weights, nb::handle output,
+         nb::handle workspace, uintptr_t stream) {
         ViewScope scope;
         RoutedInputs inputs;
         inputs.hidden_states = scope.in(hidden_states, "hidden_states");
@@ -178,12 +197,11 @@ void bind_entry_points(nb::module_& m) {
         const ExpertWeights w = weights_of(scope, weights, false);
         const TensorView out = scope.out(output, "output");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        nb::gil_scoped_release release;
-        moe_routed(plan, inputs, w, out, ws, as_stream(stream));
+        without_gil([&] { moe_routed(plan, inputs, w, out, ws, as_stream(stream)); });
       },
-      nb::arg("plan"), nb::arg("hidden_states").none(), nb::arg("topk_ids").none(), nb::arg("topk_weights").none(),
-      nb::arg("shared_output").none(), nb::arg("weights").none(), nb::arg("output").none(), nb::arg("workspace").none(),
-      nb::arg("stream"));
+      nb::arg("plan"), nb::arg("hidden_states").none(), nb::arg("topk_ids").none(),
+      nb::arg("topk_weights").none(), nb::arg("shared_output").none(), nb::arg("weights").none(),
+      nb::arg("output").none(), nb::arg("workspace").none(), nb::arg("stream"));
 
   m.def(
       "prepare_weights",
@@ -192,10 +210,7 @@ void bind_entry_points(nb::module_& m) {
         ViewScope scope;
         ExpertWeights w = weights_of(scope, weights, true);
         const Workspace ws = workspace_of(scope, scratch, "scratch");
-        {
-          nb::gil_scoped_release release;
-          prepare_weights(moe, backend, w, ws, as_stream(stream));
-        }
+        without_gil([&] { prepare_weights(moe, backend, w, ws, as_stream(stream)); });
         return w.layout;
       },
       nb::arg("moe"), nb::arg("backend"), nb::arg("weights").none(), nb::arg("scratch").none(),

@@ -9,8 +9,8 @@ namespace fusedmoe::python {
 
 namespace nb = nanobind;
 
-void bind_enums(nb::module_& m);    // bind_config.cpp
-void bind_configs(nb::module_& m);  // bind_config.cpp
+void bind_enums(nb::module_& m);         // bind_config.cpp
+void bind_configs(nb::module_& m);       // bind_config.cpp
 void bind_entry_points(nb::module_& m);  // bind_entry.cpp
 
 }  // namespace fusedmoe::python

@@ -29,7 +29,8 @@ void bind_errors(nb::module_& m) {
   nb::dict base_attrs;
   base_attrs["__doc__"] = nb::str(
       "A fusedmoe::Error: the message names the argument, what was expected and what was given.");
-  PyObject* base = PyErr_NewException("fusedmoe.FusedMoeError", PyExc_RuntimeError, base_attrs.ptr());
+  PyObject* base =
+      PyErr_NewException("fusedmoe.FusedMoeError", PyExc_RuntimeError, base_attrs.ptr());
   if (base == nullptr) throw nb::python_error();
   m.attr("FusedMoeError") = nb::handle(base);
 
@@ -40,21 +41,24 @@ void bind_errors(nb::module_& m) {
   g_classes[static_cast<int>(ErrorKind::kUnsupported)] =
       new_class(m, "UnsupportedError", nb::handle(base), ErrorKind::kUnsupported,
                 "A valid request that this build, backend or device cannot run.");
-  g_classes[static_cast<int>(ErrorKind::kCuda)] = new_class(
-      m, "CudaError", nb::handle(base), ErrorKind::kCuda, "A CUDA runtime call failed.");
+  g_classes[static_cast<int>(ErrorKind::kCuda)] =
+      new_class(m, "CudaError", nb::handle(base), ErrorKind::kCuda, "A CUDA runtime call failed.");
   g_classes[static_cast<int>(ErrorKind::kInternal)] =
       new_class(m, "InternalError", nb::handle(base), ErrorKind::kInternal,
                 "A broken invariant inside fusedmoe (a bug: please report it).");
 
-  nb::register_exception_translator([](const std::exception_ptr& error, void* base_class) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const Error& e) {
-      const int kind = static_cast<int>(e.kind());
-      PyObject* cls = (kind >= 0 && kind < 4) ? g_classes[kind] : static_cast<PyObject*>(base_class);
-      PyErr_SetString(cls, e.what());
-    }
-  }, base);
+  nb::register_exception_translator(
+      [](const std::exception_ptr& error, void* base_class) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const Error& e) {
+          const int kind = static_cast<int>(e.kind());
+          PyObject* cls =
+              (kind >= 0 && kind < 4) ? g_classes[kind] : static_cast<PyObject*>(base_class);
+          PyErr_SetString(cls, e.what());
+        }
+      },
+      base);
 }
 
 }  // namespace fusedmoe::python

@@ -4,7 +4,8 @@
 #include "errors.h"
 
 NB_MODULE(_C, m) {
-  m.doc() = "fusedmoe C++ API (include/fusedmoe/moe.h) over DLPack tensors; use the fusedmoe package";
+  m.doc() =
+      "fusedmoe C++ API (include/fusedmoe/moe.h) over DLPack tensors; use the fusedmoe package";
   fusedmoe::python::bind_enums(m);
   fusedmoe::python::bind_errors(m);
   fusedmoe::python::bind_configs(m);

@@ -37,8 +37,8 @@ class StructBinding {
           for (auto [key, value] : kwargs) {
             const std::string name = nb::cast<std::string>(key);
             if (!has_field(name)) {
-              throw nb::type_error((type_name() + "() got an unexpected keyword argument '" +
-                                    name + "'").c_str());
+              throw nb::type_error(
+                  (type_name() + "() got an unexpected keyword argument '" + name + "'").c_str());
             }
             nb::setattr(scratch, key, value);
           }

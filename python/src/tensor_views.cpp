@@ -36,10 +36,8 @@ std::optional<DType> dtype_from_dlpack(dl::dtype dt) {
       if (dt.bits == 32) return DType::kInt32;
       if (dt.bits == 64) return DType::kInt64;
       return std::nullopt;
-    case dl::dtype_code::UInt:
-      return dt.bits == 8 ? std::optional(DType::kUInt8) : std::nullopt;
-    default:
-      return std::nullopt;
+    case dl::dtype_code::UInt: return dt.bits == 8 ? std::optional(DType::kUInt8) : std::nullopt;
+    default: return std::nullopt;
   }
 }
 
@@ -60,7 +58,8 @@ std::string dlpack_dtype_name(dl::dtype dt) {
 }
 
 const char* kKnownDtypes =
-    "a fusedmoe dtype (float32, bfloat16, float16, float8_e4m3fn, float8_e8m0fnu, float4_e2m1fn_x2, "
+    "a fusedmoe dtype (float32, bfloat16, float16, float8_e4m3fn, float8_e8m0fnu, "
+    "float4_e2m1fn_x2, "
     "int16, int32, int64, uint8)";
 
 Device device_of(int32_t device_type, int32_t device_id, const char* name) {
@@ -69,8 +68,7 @@ Device device_of(int32_t device_type, int32_t device_id, const char* name) {
     case nb::device::cuda_host::value:  // pinned host memory: the CPU can read it directly
       return Device{DeviceType::kCPU, 0};
     case nb::device::cuda::value:
-    case nb::device::cuda_managed::value:
-      return Device{DeviceType::kCUDA, device_id};
+    case nb::device::cuda_managed::value: return Device{DeviceType::kCUDA, device_id};
     default:
       invalid(name, "a CPU or CUDA tensor", "DLPack device type " + std::to_string(device_type));
   }
@@ -138,8 +136,7 @@ TensorView ViewScope::convert(nb::handle obj, const char* name, bool writable) {
     if (!nb::try_cast(pair[1], target)) {
       if (!nb::try_cast(pair[1], code, false) || code < 0 ||
           code > static_cast<int>(DType::kUInt8)) {
-        invalid(name, "a fusedmoe.DType as the tuple's second item",
-                nb::repr(pair[1]).c_str());
+        invalid(name, "a fusedmoe.DType as the tuple's second item", nb::repr(pair[1]).c_str());
       }
       target = static_cast<DType>(code);
     }

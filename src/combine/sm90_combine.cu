@@ -54,21 +54,18 @@ __device__ __forceinline__ float slot_weight(const CombineParams& p, int64_t tok
   return 1.0f;
 }
 
-// Adds the 8 columns at `column` of `row` (full 16-byte vector or a partial tail), weighted.
+// The 8 columns at `column` of `row` as raw bits: one 16-byte load, or a partial tail (zeros past
+// the end). Kept as bits until the sum so that 8 slots' loads stay in 32 registers.
 template <typename T>
-__device__ __forceinline__ void load_columns(const T* row, int column, int hidden, bool full,
-                                             float (&values)[kElementsPerThread]) {
-  if (full) {
-    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(row + column));
-    const T* elements = reinterpret_cast<const T*>(&raw);
+__device__ __forceinline__ uint4 load_columns(const T* row, int column, int hidden, bool full) {
+  if (full) return __ldg(reinterpret_cast<const uint4*>(row + column));
+  uint4 raw = make_uint4(0, 0, 0, 0);
+  T* elements = reinterpret_cast<T*>(&raw);
 #pragma unroll
-    for (int i = 0; i < kElementsPerThread; ++i) values[i] = to_float(elements[i]);
-  } else {
-#pragma unroll
-    for (int i = 0; i < kElementsPerThread; ++i) {
-      values[i] = column + i < hidden ? to_float(row[column + i]) : 0.0f;
-    }
+  for (int i = 0; i < kElementsPerThread; ++i) {
+    if (column + i < hidden) elements[i] = row[column + i];
   }
+  return raw;
 }
 
 template <typename T>
@@ -87,7 +84,7 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const CombineParams p
   for (int i = 0; i < kElementsPerThread; ++i) sum[i] = 0.0f;
 
   for (int first = 0; first < p.top_k; first += kSlotBatch) {
-    float values[kSlotBatch][kElementsPerThread];
+    uint4 raw[kSlotBatch];
     float weights[kSlotBatch];
     bool present[kSlotBatch];
 #pragma unroll
@@ -96,36 +93,42 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const CombineParams p
       const int64_t row = slot < p.top_k ? slot_rows[slot] : -1;
       present[b] = row >= 0 && row < p.rows;
       weights[b] = present[b] ? slot_weight(p, token, slot) : 0.0f;
-      if (present[b]) {
-        load_columns<T>(expert_output + row * p.expert_output_row_stride, column, p.hidden_size,
-                        full, values[b]);
-      }
+      raw[b] = present[b] ? load_columns<T>(expert_output + row * p.expert_output_row_stride,
+                                            column, p.hidden_size, full)
+                          : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int b = 0; b < kSlotBatch; ++b) {
       if (!present[b]) continue;
+      const T* elements = reinterpret_cast<const T*>(&raw[b]);
 #pragma unroll
-      for (int i = 0; i < kElementsPerThread; ++i) sum[i] = fmaf(weights[b], values[b][i], sum[i]);
+      for (int i = 0; i < kElementsPerThread; ++i) {
+        sum[i] = fmaf(weights[b], to_float(elements[i]), sum[i]);
+      }
     }
   }
 
-  float shared[kElementsPerThread];
+  uint4 shared_raw = make_uint4(0, 0, 0, 0);
   if (p.shared_output != nullptr) {
-    load_columns<T>(static_cast<const T*>(p.shared_output) + token * p.shared_row_stride, column,
-                    p.hidden_size, full, shared);
+    shared_raw = load_columns<T>(static_cast<const T*>(p.shared_output) + token * p.shared_row_stride,
+                                 column, p.hidden_size, full);
   }
+  const T* shared = reinterpret_cast<const T*>(&shared_raw);
   alignas(16) T result[kElementsPerThread];
 #pragma unroll
   for (int i = 0; i < kElementsPerThread; ++i) {
     float value = p.routed_scaling_factor * sum[i];
-    if (p.shared_output != nullptr) value += shared[i];
+    if (p.shared_output != nullptr) value += to_float(shared[i]);
     result[i] = from_float<T>(value);
   }
   T* out = static_cast<T*>(p.output) + token * p.output_row_stride + column;
   if (full) {
     *reinterpret_cast<uint4*>(out) = *reinterpret_cast<const uint4*>(result);
   } else {
-    for (int i = 0; i < kElementsPerThread && column + i < p.hidden_size; ++i) out[i] = result[i];
+#pragma unroll
+    for (int i = 0; i < kElementsPerThread; ++i) {
+      if (column + i < p.hidden_size) out[i] = result[i];
+    }
   }
 }
 

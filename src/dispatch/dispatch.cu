@@ -43,8 +43,12 @@ void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
   const int64_t rows = maps.row_to_slot.size(0);
   const int64_t slots = static_cast<int64_t>(maps_params.num_tokens) * maps_params.top_k;
 
+  const bool gather = permuted_hidden.defined();
   if (slots <= kTileSlots) {
+    const bool fill_in_maps_kernel = !gather && rows <= kSingleTileFillRows;
+    if (fill_in_maps_kernel) maps_params.fill_rows = static_cast<int32_t>(rows);
     launch_dispatch_maps_single_tile(maps_params, stream);
+    if (fill_in_maps_kernel) return;
   } else {
     const size_t needed = dispatch_workspace_bytes(maps_params.num_tokens, maps_params.top_k,
                                                    local_experts);
@@ -62,7 +66,7 @@ void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
 
   // Unused rows (segment padding, the tail): row_to_slot = -1, and zeros when gathering.
   PermuteRowsParams permute;
-  permute.gather = permuted_hidden.defined();
+  permute.gather = gather;
   permute.hidden = hidden_states.data;
   permute.element = hidden_states.dtype == DType::kFloat16 ? PermuteElement::kFloat16
                                                            : PermuteElement::kBFloat16;

@@ -3,8 +3,10 @@
 //
 //   M * top_k <= kTileSlots:  dispatch_maps_single_tile                       (1 block)
 //   otherwise:                expert_tile_histogram -> expert_offsets_scan -> dispatch_maps_scatter
-//   always:                   permute_rows: row_to_slot = -1 for every row no slot claims; with
-//                             permuted_hidden, token rows gathered (+ quantized), others zeroed
+//   permute_rows:             row_to_slot = -1 for every row no slot claims; with
+//                             permuted_hidden, token rows gathered (+ quantized), others zeroed.
+//                             Skipped for maps-only single-tile calls with R <= kSingleTileFillRows,
+//                             where the maps kernel writes the -1 rows itself (one launch).
 // The maps kernels write row_to_slot for token rows only. Every launch uses programmatic dependent
 // launch (core/cuda_pdl.cuh).
 #pragma once
@@ -43,7 +45,13 @@ struct DispatchMapsParams {
   int64_t slot_to_row_stride = 0;
   // Multi-tile path: [num_tiles, local_experts] per-tile counts, then per-tile first rows.
   int32_t* tile_counts = nullptr;
+  // Single-tile maps-only calls with few rows: the maps kernel also writes row_to_slot = -1 for
+  // every unused row of [0, fill_rows), so no permute_rows launch is needed (0: it does not).
+  int32_t fill_rows = 0;
 };
+
+// Largest R for which the single-tile kernel fills the unused rows itself (maps only).
+constexpr int64_t kSingleTileFillRows = 32768;
 
 inline int64_t dispatch_num_tiles(int64_t num_slots) {
   return (num_slots + kTileSlots - 1) / kTileSlots;

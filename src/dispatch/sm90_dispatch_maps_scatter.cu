@@ -20,9 +20,10 @@ __global__ void __launch_bounds__(kDispatchThreads)
   const int64_t num_slots = static_cast<int64_t>(p.num_tokens) * p.top_k;
   const int64_t tile_begin = static_cast<int64_t>(blockIdx.x) * kTileSlots;
   dispatch_detail::TileSlots slots;
-  dispatch_detail::rank_tile_slots(p, tile_begin, num_slots, warp_counts, expert_total, slots);
+  dispatch_detail::rank_tile_slots(p, tile_begin, kChunksPerWarp, num_slots, warp_counts,
+                                   expert_total, slots);
   const int* tile_first_row = p.tile_counts + static_cast<int64_t>(blockIdx.x) * p.local_experts;
-  dispatch_detail::write_tile_maps(p, tile_begin, num_slots, tile_first_row, slots);
+  dispatch_detail::write_tile_maps(p, tile_begin, kChunksPerWarp, num_slots, tile_first_row, slots);
 }
 
 }  // namespace

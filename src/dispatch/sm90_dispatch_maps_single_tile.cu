@@ -1,6 +1,7 @@
 // Dispatch maps for small batches (num_tokens * top_k <= kTileSlots): one 256-thread block builds
 // everything in one launch: per-expert counts, offsets padded to row_alignment, slot_to_row and
-// row_to_slot (token rows only; the caller pre-fills row_to_slot with -1).
+// row_to_slot (token rows; the unused rows too when fill_rows > 0, otherwise permute_rows
+// writes them).
 //
 // Layout: topk_ids [M, top_k] int32/int64 (row stride given); maps contiguous int32. Rows are
 // ordered by local expert, then token, then slot (tile_ranking.cuh ranks the slots stably).
@@ -31,8 +32,11 @@ __global__ void __launch_bounds__(kDispatchThreads)
   __shared__ typename OffsetsScan::TempStorage scan_storage;
 
   const int64_t num_slots = static_cast<int64_t>(p.num_tokens) * p.top_k;
+  // Just enough chunks per warp for the slots, so every warp takes a share of a small batch.
+  const int64_t needed_chunks = (num_slots + kDispatchWarps * 32 - 1) / (kDispatchWarps * 32);
+  const int chunks = needed_chunks > 0 ? static_cast<int>(needed_chunks) : 1;
   dispatch_detail::TileSlots slots;
-  dispatch_detail::rank_tile_slots(p, 0, num_slots, warp_counts, expert_total, slots);
+  dispatch_detail::rank_tile_slots(p, 0, chunks, num_slots, warp_counts, expert_total, slots);
 
   int padded[kExpertsPerThread];
 #pragma unroll
@@ -55,7 +59,19 @@ __global__ void __launch_bounds__(kDispatchThreads)
   }
   if (threadIdx.x == 0) p.expert_offsets[p.local_experts] = total_rows;
   __syncthreads();
-  dispatch_detail::write_tile_maps(p, 0, num_slots, first_row, slots);
+  dispatch_detail::write_tile_maps(p, 0, chunks, num_slots, first_row, slots);
+  if (p.fill_rows > 0) {
+    // Rows no slot claims (disjoint from the token rows written above): each expert's padding,
+    // then the tail past the last segment.
+    for (int expert = threadIdx.x; expert < p.local_experts; expert += blockDim.x) {
+      const int count = expert_total[expert];
+      const int end = first_row[expert] + (count + p.row_alignment - 1) / p.row_alignment * p.row_alignment;
+      for (int row = first_row[expert] + count; row < end; ++row) p.row_to_slot[row] = -1;
+    }
+    for (int row = total_rows + threadIdx.x; row < p.fill_rows; row += blockDim.x) {
+      p.row_to_slot[row] = -1;
+    }
+  }
 }
 
 }  // namespace

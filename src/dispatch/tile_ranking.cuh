@@ -2,8 +2,9 @@
 // slots of one tile stably (the rank of a slot among the earlier slots of the tile with the same
 // local expert), which is what makes the permuted row order (local expert, token, slot).
 //
-// A tile is kTileSlots consecutive flat slots (token * top_k + slot). Warp w owns the sub-range
-// [w * 256, (w + 1) * 256) of the tile and walks it in 8 chunks of 32 in order; inside a chunk,
+// A tile is up to kTileSlots consecutive flat slots (token * top_k + slot). With `chunks` chunks
+// of 32 per warp (8 for a full tile; fewer for a small single tile, so that all 8 warps share the
+// work), warp w owns [w * chunks * 32, (w + 1) * chunks * 32) and walks it in order; inside a chunk,
 // __match_any_sync groups the lanes with the same expert and the popcount of the lower lanes is the
 // rank within the chunk. Per-warp counters in shared memory carry the rank across chunks, and an
 // exclusive prefix over the warps (per expert) turns it into a rank within the tile. Only integer
@@ -32,14 +33,15 @@ __device__ __forceinline__ int local_expert_of(const DispatchMapsParams& p, int6
 }
 
 // Slots of this thread in the tile: chunk c of warp w, lane l is slot
-// tile_begin + (w * kChunksPerWarp + c) * 32 + l.
+// tile_begin + (w * chunks + c) * 32 + l.
 struct TileSlots {
   int expert[kChunksPerWarp];  // local expert or -1
   int rank[kChunksPerWarp];    // rank among the same expert's slots of the tile (valid when >= 0)
 };
 
-__device__ __forceinline__ int64_t tile_slot(int64_t tile_begin, int warp, int chunk, int lane) {
-  return tile_begin + (static_cast<int64_t>(warp) * kChunksPerWarp + chunk) * 32 + lane;
+__device__ __forceinline__ int64_t tile_slot(int64_t tile_begin, int chunks, int warp, int chunk,
+                                             int lane) {
+  return tile_begin + (static_cast<int64_t>(warp) * chunks + chunk) * 32 + lane;
 }
 
 // Ranks the slots of the tile starting at `tile_begin`. warp_counts: shared [kDispatchWarps *
@@ -47,7 +49,7 @@ __device__ __forceinline__ int64_t tile_slot(int64_t tile_begin, int warp, int c
 // < w, and tile_total[e] (shared [local_experts]) the tile's count of expert e. Block-wide: every
 // thread of the block must call it.
 __device__ __forceinline__ void rank_tile_slots(const DispatchMapsParams& p, int64_t tile_begin,
-                                                int64_t num_slots, int* warp_counts,
+                                                int chunks, int64_t num_slots, int* warp_counts,
                                                 int* tile_total, TileSlots& slots) {
   const int local_experts = p.local_experts;
   const int warp = threadIdx.x / 32;
@@ -60,10 +62,13 @@ __device__ __forceinline__ void rank_tile_slots(const DispatchMapsParams& p, int
   // All ids first: eight independent loads in flight instead of one per chunk.
 #pragma unroll
   for (int chunk = 0; chunk < kChunksPerWarp; ++chunk) {
-    slots.expert[chunk] = local_expert_of(p, tile_slot(tile_begin, warp, chunk, lane), num_slots);
+    slots.expert[chunk] =
+        chunk < chunks ? local_expert_of(p, tile_slot(tile_begin, chunks, warp, chunk, lane), num_slots)
+                       : -1;
   }
 #pragma unroll
   for (int chunk = 0; chunk < kChunksPerWarp; ++chunk) {
+    if (chunk >= chunks) break;  // warp-uniform
     const int expert = slots.expert[chunk];
     const unsigned peers = __match_any_sync(kFullMask, expert);
     const bool leader = (__ffs(peers) - 1) == lane;
@@ -95,14 +100,14 @@ __device__ __forceinline__ void rank_tile_slots(const DispatchMapsParams& p, int
 // Writes both maps for the tile's slots given the first row of each expert's share of this tile.
 // first_row: shared or global [local_experts].
 __device__ __forceinline__ void write_tile_maps(const DispatchMapsParams& p, int64_t tile_begin,
-                                                int64_t num_slots, const int* first_row,
+                                                int chunks, int64_t num_slots, const int* first_row,
                                                 const TileSlots& slots) {
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int chunk = 0; chunk < kChunksPerWarp; ++chunk) {
-    const int64_t slot = tile_slot(tile_begin, warp, chunk, lane);
-    if (slot >= num_slots) continue;
+    const int64_t slot = tile_slot(tile_begin, chunks, warp, chunk, lane);
+    if (chunk >= chunks || slot >= num_slots) continue;
     const int expert = slots.expert[chunk];
     const int row = expert >= 0 ? first_row[expert] + slots.rank[chunk] : -1;
     const int64_t token = slot / p.top_k;

@@ -12,9 +12,11 @@
 //    0 means "taken or absent". A selection round is one redux.sync max over the keys, then one
 //    redux.sync min over the candidate ids holding that key: ties go to the lower expert id.
 //    k rounds give k distinct ids; round r's id stays in lane r.
-//  * Grouped top-k (n_group > 1): the warp writes its float keys to shared memory, lane g scores
-//    groups g, g + 32, ... (sum of the top-2 keys), topk_group rounds of the same max/min pick the
-//    kept groups, and experts outside them become ineligible. Ineligible experts are taken only
+//  * Grouped top-k (n_group > 1): when a group spans whole lanes (DeepSeek-V3: 4 lanes of 8), each
+//    lane's top-2 keys are merged across the group's lanes with butterflies; otherwise the warp
+//    writes its float keys to shared memory and lane g scores groups g, g + 32, ... Either way a
+//    group scores the sum of its top-2 keys, topk_group rounds of the same max/min pick the kept
+//    groups, and experts outside them become ineligible. Ineligible experts are taken only
 //    when the eligible ones run out (never, for a validated config), exactly like the reference.
 //
 // NaN policy (the contract): a NaN logit ranks as -inf, +inf is clamped to FLT_MAX, -0 ranks as +0;
@@ -181,6 +183,48 @@ __device__ uint32_t kept_group_mask(const uint32_t (&keys)[VPT], const TopKRouti
   return eligible;
 }
 
+// The same result as kept_group_mask when a group spans whole lanes (group_size a multiple of VPT,
+// group_size / VPT a power of two): each lane's top-2, merged across the group's lanes with
+// butterflies, then topk_group max/min rounds over the groups' lead lanes. Registers only.
+template <int VPT>
+__device__ uint32_t kept_group_mask_lanes(const uint32_t (&keys)[VPT], const TopKRoutingParams& p,
+                                          int lane, uint32_t valid_mask, int lanes_per_group) {
+  float best = -INFINITY;
+  float second = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < VPT; ++j) {
+    if (!((valid_mask >> j) & 1u)) continue;
+    const float value = key_value(keys[j]);
+    if (value > best) {
+      second = best;
+      best = value;
+    } else if (value > second) {
+      second = value;
+    }
+  }
+  for (int offset = 1; offset < lanes_per_group; offset <<= 1) {
+    const float other_best = __shfl_xor_sync(kFullMask, best, offset);
+    const float other_second = __shfl_xor_sync(kFullMask, second, offset);
+    second = fmaxf(fminf(best, other_best), fmaxf(second, other_second));
+    best = fmaxf(best, other_best);
+  }
+  const int group_size = p.num_experts / p.n_group;
+  const uint32_t group = static_cast<uint32_t>(lane / lanes_per_group);
+  const bool leads_group = lane % lanes_per_group == 0 && static_cast<int>(group) < p.n_group;
+  uint32_t group_key = leads_group ? rank_key(group_size >= 2 ? best + second : best) : 0u;
+  bool kept = false;
+  for (int round = 0; round < p.topk_group; ++round) {
+    const uint32_t top = __reduce_max_sync(kFullMask, group_key);
+    const uint32_t candidate = (top != 0 && group_key == top) ? group : 0xffffffffu;
+    const uint32_t chosen = __reduce_min_sync(kFullMask, candidate);
+    if (group == chosen) {
+      kept = true;
+      group_key = 0;
+    }
+  }
+  return kept ? valid_mask : 0u;
+}
+
 template <typename T, int VPT>
 __global__ void __launch_bounds__(kThreadsPerBlock)
     topk_routing_kernel(const TopKRoutingParams p) {
@@ -206,12 +250,15 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   }
 
   uint32_t keys[VPT];
+  float logits[VPT];  // grouped: the weight is sigmoid(logit), not the (biased) key
   uint32_t valid_mask = 0;
 #pragma unroll
   for (int j = 0; j < VPT; ++j) {
     const int expert = first + j;
+    logits[j] = -INFINITY;
     if (expert < num_experts) {
       const float logit = sanitized_logit(raw[j], p, expert);
+      logits[j] = logit;
       keys[j] = rank_key(grouped ? grouped_key(logit, p, expert) : logit);
       valid_mask |= 1u << j;
     } else {
@@ -239,12 +286,18 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 
   uint32_t eligible = valid_mask;
   if (grouped && p.n_group > 1) {
-    const size_t warp_bytes = (static_cast<size_t>(num_experts) + 2 * p.n_group) * 4;
-    eligible = kept_group_mask<VPT>(keys, p, group_smem + warp * warp_bytes, lane, valid_mask);
+    const int group_size = num_experts / p.n_group;
+    const int lanes_per_group = group_size / VPT;
+    if (group_size % VPT == 0 && (lanes_per_group & (lanes_per_group - 1)) == 0) {
+      eligible = kept_group_mask_lanes<VPT>(keys, p, lane, valid_mask, lanes_per_group);
+    } else {
+      const size_t warp_bytes = (static_cast<size_t>(num_experts) + 2 * p.n_group) * 4;
+      eligible = kept_group_mask<VPT>(keys, p, group_smem + warp * warp_bytes, lane, valid_mask);
+    }
   }
 
   int selected_id = 0;
-  float selected_key = -INFINITY;
+  float selected_logit = -INFINITY;
   for (int round = 0; round < p.top_k; ++round) {
     uint32_t local = 0;
 #pragma unroll
@@ -264,23 +317,28 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
       if (allowed && keys[j] == best && best != 0) candidate = static_cast<uint32_t>(first + j);
     }
     const uint32_t id = __reduce_min_sync(kFullMask, candidate);
+    float owned_logit = 0.0f;
 #pragma unroll
     for (int j = 0; j < VPT; ++j) {
-      if (static_cast<uint32_t>(first + j) == id) keys[j] = 0;
+      if (static_cast<uint32_t>(first + j) == id) {
+        keys[j] = 0;
+        owned_logit = logits[j];
+      }
     }
+    // Non-grouped methods rank the sanitized logit itself, so the winning key is the logit; the
+    // grouped method takes it from the owning lane (no dependent reload from memory).
+    const float logit =
+        grouped ? __shfl_sync(kFullMask, owned_logit, static_cast<int>(id / VPT) % kWarpSize)
+                : key_value(best);
     if (lane == round) {
       selected_id = static_cast<int>(id);
-      selected_key = key_value(best);
+      selected_logit = logit;
     }
   }
 
   const int top_k = p.top_k;
   const bool holds_selection = lane < top_k;
-  // Non-grouped methods rank the sanitized logit itself, so the winning key is the logit.
-  float logit = selected_key;
-  if (grouped && holds_selection) {
-    logit = sanitized_logit(to_float(row[selected_id]), p, selected_id);
-  }
+  const float logit = selected_logit;
 
   float weight = 0.0f;
   switch (p.method) {

@@ -217,7 +217,13 @@ TEST(Bf16ExpertsGpuParallel, ExpertParallelShardsSumToTheWholeLayer) {
                               "EP rank " + std::to_string(rank) + " vs reference");
     for (size_t i = 0; i < part.size(); ++i) summed[i] += part[i];
   }
-  expect_close_to_reference(summed, expected, "sum of EP shards vs the whole layer");
+  // Each shard's output is rounded to bf16 on its own, so the sum carries two roundings of
+  // partial sums that can be larger than the total: judged with the vs-exact bound (1e-2), not
+  // the same-rounding bound, and NaN still fails.
+  const tools::ErrorMetrics metrics = tools::compare(summed, expected);
+  const tools::Verdict verdict =
+      tools::judge(metrics, tools::tolerance_for(WeightFormat::kBF16).vs_exact);
+  EXPECT_TRUE(verdict.pass) << "sum of EP shards vs the whole layer: " << verdict.reason;
 }
 
 TEST(Bf16ExpertsGpuParallel, InvalidAndDuplicatedIdsInRoutedCallMatchReference) {

@@ -259,6 +259,16 @@ std::vector<DispatchCase> dispatch_cases() {
     }
   }
   {
+    DispatchCase c;  // one tile but R > kSingleTileFillRows: permute_rows writes the -1 rows
+    c.name = "maps_single_tile_large_buffer";
+    c.tokens = 64;
+    c.ids = IdPattern::kGarbage;
+    c.row_alignment = 32;
+    c.extra_rows = 40000;
+    c.gather = false;
+    add(c);
+  }
+  {
     DispatchCase c;
     c.name = "maps_ep_offset";
     c.local_offset = 64;

@@ -27,7 +27,7 @@
 namespace fusedmoe::testing {
 namespace {
 
-constexpr double kKeyTolerance = 2e-6;
+constexpr double kKeyTolerance = 1e-5;  // docs/NUMERICS.md (route ids)
 constexpr float kQuietNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -267,7 +267,7 @@ int64_t compare_routing(const MoePlan& plan, const RoutingData& data, const Rout
     for (int32_t s = 0; s < k; ++s) {
       const double want = ref.weights[t * k + s];
       const double got = gpu.weights[t * k + s];
-      if (!(std::fabs(got - want) <= 2e-6 + 2e-5 * std::fabs(want))) {
+      if (!(std::fabs(got - want) <= 1e-6 + 1e-4 * std::fabs(want))) {  // NUMERICS.md
         ADD_FAILURE() << label << " token " << t << " slot " << s << " (id "
                       << gpu.ids[t * k + s] << "): weight " << got << " vs reference " << want;
         ++failures;
@@ -448,6 +448,7 @@ TEST(RoutingGpu, StridedLogitsAndRepeatable) {
   inputs.router_logits = logits.strided_view(DType::kFloat32, {M, E}, {row_stride, 1});
   inputs.correction_bias = correction.view(DType::kFloat32, {E});
   const int64_t k = c.top_k;
+  DeviceBuffer workspace(std::max<size_t>(plan.workspace_bytes, 16));
   std::vector<int32_t> first_ids;
   std::vector<float> first_weights;
   for (int run = 0; run < 2; ++run) {
@@ -455,7 +456,7 @@ TEST(RoutingGpu, StridedLogitsAndRepeatable) {
     ids.poison();
     weights.poison(0xff);
     moe_route(plan, inputs, ids.view(DType::kInt32, {M, k}), weights.view(DType::kFloat32, {M, k}),
-              Workspace{}, nullptr);
+              Workspace{workspace.data(), workspace.bytes()}, nullptr);
     cuda_or_throw(cudaDeviceSynchronize(), "routing");
     RoutingOutput gpu;
     gpu.ids = ids.download<int32_t>(M * k);

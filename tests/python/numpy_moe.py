@@ -1,9 +1,10 @@
 """An independent numpy model of the MoE layer, the oracle of the Python tests.
 
-Written from the contracts (include/fusedmoe/*.h, docs/CONTRACTS.md), not from the C++
-reference: float64 math, with bf16 rounding where the kernels round (the activation before
-GEMM2, each expert's output row, the final output). bf16 is built by hand here (uint16 bits,
-round to nearest even) so the tests need no bf16-capable array library.
+Written from the contracts (docs/CONTRACTS.md, docs/NUMERICS.md), not from the C++ reference:
+float64 math, rounded to bf16 (through fp32) where the bf16 pipeline rounds: GEMM1's output, the
+activation, each expert's output row (unweighted), and the combined output, which sums
+weight * row over the slots. bf16 is built by hand here (uint16 bits, round to nearest even) so
+the tests need no bf16-capable array library.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def split_gate_up(h: np.ndarray, layout: str):
 
 def expert_row(x, w13, w2, layout="gate_up", activation="swiglu"):
     """One expert on one row (all float64), bf16-rounded where the kernels round."""
-    h = w13 @ x
+    h = round_bf16(w13 @ x)
     if activation == "swiglu":
         gate, up = split_gate_up(h, layout)
         a = _silu(gate) * up
@@ -117,7 +118,7 @@ def expert_row(x, w13, w2, layout="gate_up", activation="swiglu"):
         a = np.maximum(h, 0.0) ** 2
     else:
         raise ValueError(activation)
-    return w2 @ round_bf16(a)
+    return round_bf16(w2 @ round_bf16(a))
 
 
 def moe(x, ids, weights, w13, w2, *, local_offset=0, rsf=1.0, layout="gate_up",
@@ -130,8 +131,7 @@ def moe(x, ids, weights, w13, w2, *, local_offset=0, rsf=1.0, layout="gate_up",
         for slot in range(top_k):
             e = int(ids[t, slot]) - local_offset
             if 0 <= e < local:
-                y = expert_row(x[t], w13[e], w2[e], layout, activation) * weights[t, slot]
-                out[t] += round_bf16(y)
+                out[t] += weights[t, slot] * expert_row(x[t], w13[e], w2[e], layout, activation)
     out = out * rsf
     if shared is not None:
         out = out + shared
@@ -197,9 +197,10 @@ def round_e4m3(values) -> np.ndarray:
 
 
 def expert_row_fp8(x, w13, w2, w13_scale, w2_scale, a1, a2, layout="up_gate"):
-    """One fp8 per-tensor expert: x, w13, w2 as e4m3 values (float64), static scales."""
+    """One fp8 per-tensor expert: x, w13, w2 as e4m3 values (float64), static scales; GEMM1's
+    output is not rounded (it is quantized), GEMM2's is rounded to bf16."""
     xq = round_e4m3(x / a1)
     h = (w13 @ xq) * (a1 * w13_scale)
     gate, up = split_gate_up(h, layout)
     aq = round_e4m3(_silu(gate) * up / a2)
-    return (w2 @ aq) * (a2 * w2_scale)
+    return round_bf16((w2 @ aq) * (a2 * w2_scale))

@@ -69,21 +69,32 @@ def test_routed_with_expert_parallel_shard(rng):
 
 
 def test_modular_pipeline_is_bitwise_the_fused_result(rng):
-    # With the router weights applied in GEMM2's epilogue (row_weights), as fused does, the
-    # stages round at the same places: route -> dispatch -> experts -> combine == fused.
+    # fused = route -> dispatch -> experts (unweighted rows) -> combine with the slot weights,
+    # so the stages called one by one round at the same places.
     layer = random_layer(rng)
     logits = rng.standard_normal((5, 8)).astype(np.float32)
     plan = cpu_plan(layer)
     ids, weights = fusedmoe.route(plan, logits)
     maps = fusedmoe.dispatch(plan, ids, row_alignment=4, hidden_states=layer.x)
-    row_weights = np.where(maps.row_to_slot >= 0, weights.reshape(-1)[maps.row_to_slot], 0)
     expert_out = fusedmoe.experts(plan, maps.permuted_hidden, layer.weights(),
                                   expert_offsets=maps.expert_offsets,
-                                  expert_counts=maps.expert_counts,
-                                  row_weights=row_weights.astype(np.float32))
-    out = fusedmoe.combine(plan, expert_out, maps.slot_to_row)
+                                  expert_counts=maps.expert_counts)
+    out = fusedmoe.combine(plan, expert_out, maps.slot_to_row, topk_weights=weights)
     fused = fusedmoe.fused(plan, layer.x, logits, layer.weights())
     np.testing.assert_array_equal(out.array, fused.array)
+
+
+def test_row_weights_scale_the_stored_rows(rng):
+    layer = random_layer(rng)
+    plan = cpu_plan(layer)
+    rows = bf16(rng.standard_normal((6, 64)))
+    offsets = np.array([0, 2, 2, 4, 4, 4, 6, 6, 6], np.int32)
+    row_weights = rng.random(6).astype(np.float32)
+    plain = fusedmoe.experts(plan, rows, layer.weights(), expert_offsets=offsets)
+    weighted = fusedmoe.experts(plan, rows, layer.weights(), expert_offsets=offsets,
+                                row_weights=row_weights)
+    expected = ref.round_bf16(values(plain) * row_weights[:, None].astype(np.float64))
+    np.testing.assert_array_equal(values(weighted), expected)
 
 
 def test_weight_errors_name_the_argument(rng):
@@ -117,7 +128,5 @@ def test_moe_layer_modular_methods(rng):
     ids, weights = moe_layer.route(logits)
     maps = moe_layer.dispatch(ids, hidden_states=layer.x)
     rows = moe_layer.experts(maps.permuted_hidden, expert_offsets=maps.expert_offsets)
-    # Weights applied in combine instead of GEMM2: the unweighted rows are rounded, so the error
-    # is a bf16 step of the rows' scale, not of each (possibly cancelling) sum.
     out = moe_layer.combine(rows, maps.slot_to_row, topk_weights=weights)
-    assert_close_bf16(values(out), values(moe_layer.forward(layer.x, logits)), floor=1.0)
+    np.testing.assert_array_equal(out.array, moe_layer.forward(layer.x, logits).array)

@@ -1,9 +1,12 @@
 #include "common/random_layer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <thread>
 
 #include "common/random_stream.h"
 #include "common/tool_error.h"
@@ -197,7 +200,7 @@ void RandomLayer::quantize_matrix(const std::vector<float>& master, int64_t rows
   }
 }
 
-void RandomLayer::generate_expert(int32_t global_expert) {
+int32_t RandomLayer::local_index(int32_t global_expert) const {
   const MoeConfig& moe = spec_.moe;
   const int32_t local = global_expert - moe.local_expert_offset;
   if (local < 0 || local >= moe.local_experts()) {
@@ -205,20 +208,24 @@ void RandomLayer::generate_expert(int32_t global_expert) {
                      std::to_string(moe.local_expert_offset) + ", " +
                      std::to_string(moe.local_expert_offset + moe.local_experts()) + "))");
   }
-  if (generated_[static_cast<size_t>(local)]) return;
+  return local;
+}
 
+void RandomLayer::fill_expert(int32_t global_expert, std::vector<float>& master) {
+  const MoeConfig& moe = spec_.moe;
+  const int32_t local = local_index(global_expert);
   const int64_t hidden = moe.hidden_size;
   const int64_t inter = moe.intermediate_size;
   const int64_t n1 = activation_is_gated(moe.activation) ? 2 * inter : inter;
 
-  master_.resize(static_cast<size_t>(std::max(n1 * hidden, hidden * inter)));
+  master.resize(static_cast<size_t>(std::max(n1 * hidden, hidden * inter)));
   NormalStream w13_stream(seed_, RandomTensor::kW13, global_expert);
-  fill_normal_f32(master_.data(), n1 * hidden, w13_stream, 1.0f / std::sqrt(static_cast<float>(hidden)));
-  quantize_matrix(master_, n1, hidden, local, true);
+  fill_normal_f32(master.data(), n1 * hidden, w13_stream, 1.0f / std::sqrt(static_cast<float>(hidden)));
+  quantize_matrix(master, n1, hidden, local, true);
 
   NormalStream w2_stream(seed_, RandomTensor::kW2, global_expert);
-  fill_normal_f32(master_.data(), hidden * inter, w2_stream, 1.0f / std::sqrt(static_cast<float>(inter)));
-  quantize_matrix(master_, hidden, inter, local, false);
+  fill_normal_f32(master.data(), hidden * inter, w2_stream, 1.0f / std::sqrt(static_cast<float>(inter)));
+  quantize_matrix(master, hidden, inter, local, false);
 
   if (spec_.expert_biases) {
     NormalStream w13_bias_stream(seed_, RandomTensor::kW13Bias, global_expert);
@@ -230,15 +237,46 @@ void RandomLayer::generate_expert(int32_t global_expert) {
   generated_[static_cast<size_t>(local)] = 1;
 }
 
+void RandomLayer::generate_expert(int32_t global_expert) {
+  generate_experts({global_expert});
+}
+
 void RandomLayer::generate_experts(const std::vector<int32_t>& global_experts) {
-  for (int32_t expert : global_experts) generate_expert(expert);
+  std::vector<int32_t> pending;
+  for (int32_t expert : global_experts) {
+    const int32_t local = local_index(expert);
+    if (generated_[static_cast<size_t>(local)]) continue;
+    if (std::find(pending.begin(), pending.end(), expert) == pending.end()) pending.push_back(expert);
+  }
+  // Experts are independent (own random streams, disjoint slices of every tensor), so workers
+  // take them one at a time from a shared counter.
+  const size_t workers = std::min<size_t>(pending.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(workers);
+  const auto work = [&](size_t worker) {
+    std::vector<float> master;
+    try {
+      for (size_t i = next++; i < pending.size(); i = next++) fill_expert(pending[i], master);
+    } catch (...) {
+      errors[worker] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t worker = 1; worker < workers; ++worker) threads.emplace_back(work, worker);
+  if (workers > 0) work(0);
+  for (std::thread& thread : threads) thread.join();
+  for (const std::exception_ptr& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
 }
 
 void RandomLayer::generate_all_experts() {
   const MoeConfig& moe = spec_.moe;
+  std::vector<int32_t> experts;
   for (int32_t local = 0; local < moe.local_experts(); ++local) {
-    generate_expert(moe.local_expert_offset + local);
+    experts.push_back(moe.local_expert_offset + local);
   }
+  generate_experts(experts);
 }
 
 bool RandomLayer::expert_generated(int32_t global_expert) const {

@@ -6,7 +6,8 @@
 // routing is skewed the way trained routers are (some experts hot, some cold).
 //
 // Every expert comes from its own random stream keyed by (seed, global expert id), so any expert
-// can be generated alone and is identical across EP splits. Weight tensors are allocated for all
+// can be generated alone and is identical across EP splits. A --tp slice is generated at its own
+// shape (it is not a slice of the --tp 1 expert). Weight tensors are allocated for all
 // local experts but stay untouched (uncommitted zero pages) until an expert is generated: a CPU
 // run generates only the experts routing selects, a GPU run generates them all.
 #pragma once
@@ -33,7 +34,8 @@ class RandomLayer {
   uint64_t seed() const { return seed_; }
 
   // Generates (once) the weights of a local expert, by global id. Throws UsageError for an id
-  // outside this rank's range.
+  // outside this rank's range. Several experts are generated on all hardware threads; the
+  // result does not depend on the thread count.
   void generate_expert(int32_t global_expert);
   void generate_experts(const std::vector<int32_t>& global_experts);
   void generate_all_experts();
@@ -57,6 +59,9 @@ class RandomLayer {
  private:
   void allocate_weights();
   void generate_inputs();
+  int32_t local_index(int32_t global_expert) const;  // throws UsageError when not local
+  // Fills one local expert; `master` is the caller's fp32 scratch (one per thread).
+  void fill_expert(int32_t global_expert, std::vector<float>& master);
   void quantize_matrix(const std::vector<float>& master, int64_t rows, int64_t cols,
                        int32_t local_expert, bool is_w13);
 
@@ -73,8 +78,7 @@ class RandomLayer {
   HostTensor w13_bias_, w2_bias_, a1_scale_, a2_scale_;
   ExpertWeights weights_;
 
-  std::vector<char> generated_;  // per local expert
-  std::vector<float> master_;    // one expert matrix in fp32 before quantization (reused)
+  std::vector<char> generated_;  // per local expert (each written by one thread only)
 };
 
 }  // namespace fusedmoe::tools
