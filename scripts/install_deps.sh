@@ -37,13 +37,18 @@ PY
 fi
 test -f "$DEPS/cutlass/include/cutlass/cutlass.h"
 
-if [ ! -f /usr/include/gtest/gtest.h ]; then
-  echo "[deps] libgtest-dev (Debian/Ubuntu)"
+# System packages from Debian/Ubuntu, installed only when missing.
+missing=()
+[ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
+command -v ninja >/dev/null || missing+=(ninja-build)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[deps] ${missing[*]} (Debian/Ubuntu)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libgtest-dev
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
 need_cmd() { command -v "$1" >/dev/null || { echo "[deps] missing: $1 ($2)" >&2; exit 1; }; }
 need_cmd cmake "CMake >= 3.25"
+need_cmd ninja "Ninja"
 need_cmd nvcc "CUDA toolkit 13 (nvcc)"
 echo "[deps] ok: CUTLASS $(cat "$DEPS/cutlass/VERSION"), GoogleTest, $(nvcc --version | tail -1)"
