@@ -4,7 +4,10 @@
 //
 //   route            moe_route (logits -> ids, weights)
 //   route+maps       moe_route + moe_dispatch without the row gather (maps only)
-//   route+dispatch   moe_route + moe_dispatch with the gather (bf16 copy, or FP8 1x128 quantize)
+//   route+dispatch   moe_route + moe_dispatch with the gather (bf16 copy, or FP8 1x128 quantize),
+//                    row_alignment 16 into the smallest buffer validation allows (M*k + E*15 rows,
+//                    every unused row zeroed as the contract says), and "align1": row_alignment 1
+//                    into exactly M*k rows (nothing to zero)
 //   combine          moe_combine of [R, H] bf16 expert rows with fp32 weights (+ rsf)
 //
 // Timing: each measured sequence is captured in a CUDA graph holding `unroll` back-to-back copies;
@@ -226,6 +229,16 @@ class Bench {
       moe_dispatch(plan, ids_view, alignment, maps, hidden.view(DType::kBFloat16, {M, H}), permuted_view,
                    scale_view, ws, stream_);
     };
+    // The same gather with row_alignment 1 into a buffer of exactly M * top_k rows: no segment
+    // padding and no tail, so nothing to zero (the floor of what the zero-fill contract costs).
+    DispatchMaps tight_maps = maps;
+    tight_maps.row_to_slot = row_to_slot.view(DType::kInt32, {M * k});
+    const TensorView tight_permuted = permuted.view(fp8 ? DType::kFloat8E4M3 : DType::kBFloat16, {M * k, H});
+    const TensorView tight_scales = fp8 ? scales.view(DType::kFloat32, {M * k, (H + 127) / 128}) : TensorView{};
+    auto gather_tight = [&] {
+      moe_dispatch(plan, ids_view, 1, tight_maps, hidden.view(DType::kBFloat16, {M, H}), tight_permuted,
+                   tight_scales, ws, stream_);
+    };
     CombineInputs combine_inputs;
     combine_inputs.expert_output = expert_output.view(DType::kBFloat16, {R, H});
     combine_inputs.slot_to_row = slot_to_row.view(DType::kInt32, {M, k});
@@ -259,6 +272,8 @@ class Bench {
     add("route+maps", [&] { route(); maps_only(); }, 0);
     const double gather_bytes = static_cast<double>(M) * H * 2 + static_cast<double>(M) * k * H * (fp8 ? 1 : 2);
     add(fp8 ? "route+dispatch(fp8-g128)" : "route+dispatch(bf16)", [&] { route(); gather(); }, gather_bytes);
+    add(fp8 ? "route+dispatch(fp8)align1" : "route+dispatch(bf16)align1", [&] { route(); gather_tight(); },
+        gather_bytes);
     const double combine_bytes = static_cast<double>(M) * k * H * 2 + static_cast<double>(M) * H * 2;
     add("combine", combine, combine_bytes);
   }

@@ -56,7 +56,8 @@ if want ncu; then
   for shape in "deepseek-v3 1" "deepseek-v3 64" "qwen3-30b-a3b 64"; do
     set -- $shape
     echo "== ncu $1 M=$2"
-    timeout 120 ncu --cache-control none --clock-control none --launch-count 4 \
+    timeout 120 ncu --cache-control none --clock-control none --launch-count 5 \
+      --kernel-name regex:'topk_routing|dispatch_maps|expert_tile|expert_offsets|permute_rows|combine_kernel' \
       --metrics gpu__time_duration.sum "$BUILD/bench/fusedmoe_bench_routing" --model "$1" \
       --tokens "$2" --replays 3 --no-ceiling 2>&1 | grep -E '\)x\(|gpu__time_duration|==PROF==|==ERROR==|rror'
   done 2>&1 | tee -a "$OUT/bench.log"

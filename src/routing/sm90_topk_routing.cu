@@ -27,8 +27,11 @@
 //  * Methods whose score is a monotone function of the logit (softmax, sigmoid) rank the sanitized
 //    fp32 logit itself, so their ids are bitwise those of the reference. The grouped method ranks
 //    sigmoid(x) + correction_bias computed in fp32: near-ties may differ from the double reference.
-//  * Weights are computed by lanes < k after selection (one value per lane) and reduced with
-//    fixed butterflies: deterministic.
+//  * Weights are computed by lanes < k after selection (one value per lane; the grouped method
+//    takes the unbiased logit from the owning lane with a shuffle) and reduced with fixed
+//    butterflies: deterministic. Biases are loaded with the logits, before any arithmetic.
+//  * Measured (docs/PERF.md): a decode-sized call is latency-bound on the k serial select rounds
+//    (~3 us Qwen3, ~5.7 us DeepSeek-V3 per call in a graph on H100); large M runs ~15x torch.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -103,21 +106,37 @@ __device__ __forceinline__ void load_run(const T* source, float (&values)[VPT]) 
   for (int j = 0; j < VPT; ++j) values[j] = to_float(source[j]);
 }
 
-// Selection key of one expert, from its raw logit. Also used after selection to recompute the
-// logit the weight is made of, so both see bitwise the same value.
-__device__ __forceinline__ float sanitized_logit(float raw, const TopKRoutingParams& p, int expert) {
-  float value = raw;
-  if (p.logits_bias != nullptr) value = value + load_scalar(p.logits_bias, p.logits_bias_bf16, expert);
-  return sanitize(value);
+// The logit an expert is ranked (and weighed) by: raw + logits_bias in fp32, sanitized.
+__device__ __forceinline__ float sanitized_logit(float raw, bool has_bias, float bias) {
+  return sanitize(has_bias ? raw + bias : raw);
 }
 
-__device__ __forceinline__ float grouped_key(float logit, const TopKRoutingParams& p, int expert) {
+__device__ __forceinline__ float grouped_key(float logit, bool has_bias, float correction) {
   if (logit == -INFINITY) return -INFINITY;  // NaN / -inf logits rank lowest whatever the bias
-  float key = sigmoid(logit);
-  if (p.correction_bias != nullptr) {
-    key = key + load_scalar(p.correction_bias, p.correction_bias_bf16, expert);
+  const float score = sigmoid(logit);
+  return sanitize(has_bias ? score + correction : score);
+}
+
+// VPT consecutive entries of an optional [E] bias (fp32 or bf16) for the lane's experts; zeros
+// when absent. Loaded with the logits, so no second memory round trip waits on them.
+template <int VPT>
+__device__ __forceinline__ void load_bias_run(const void* bias, bool is_bf16, int first,
+                                              int num_experts, float (&values)[VPT]) {
+  if (bias == nullptr) {
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) values[j] = 0.0f;
+  } else if (first + VPT <= num_experts) {
+    if (is_bf16) {
+      load_run<__nv_bfloat16, VPT>(static_cast<const __nv_bfloat16*>(bias) + first, values);
+    } else {
+      load_run<float, VPT>(static_cast<const float*>(bias) + first, values);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      values[j] = first + j < num_experts ? load_scalar(bias, is_bf16, first + j) : 0.0f;
+    }
   }
-  return sanitize(key);
 }
 
 // Marks the experts outside the topk_group best groups ineligible (bit j of the returned mask set
@@ -248,6 +267,13 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 #pragma unroll
     for (int j = 0; j < VPT; ++j) raw[j] = first + j < num_experts ? to_float(row[first + j]) : 0.0f;
   }
+  float logits_bias[VPT];
+  float correction[VPT];
+  load_bias_run<VPT>(p.logits_bias, p.logits_bias_bf16, first, num_experts, logits_bias);
+  load_bias_run<VPT>(grouped ? p.correction_bias : nullptr, p.correction_bias_bf16, first,
+                     num_experts, correction);
+  const bool has_logits_bias = p.logits_bias != nullptr;
+  const bool has_correction = p.correction_bias != nullptr;
 
   uint32_t keys[VPT];
   float logits[VPT];  // grouped: the weight is sigmoid(logit), not the (biased) key
@@ -257,9 +283,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
     const int expert = first + j;
     logits[j] = -INFINITY;
     if (expert < num_experts) {
-      const float logit = sanitized_logit(raw[j], p, expert);
+      const float logit = sanitized_logit(raw[j], has_logits_bias, logits_bias[j]);
       logits[j] = logit;
-      keys[j] = rank_key(grouped ? grouped_key(logit, p, expert) : logit);
+      keys[j] = rank_key(grouped ? grouped_key(logit, has_correction, correction[j]) : logit);
       valid_mask |= 1u << j;
     } else {
       keys[j] = 0;

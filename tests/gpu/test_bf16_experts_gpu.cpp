@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -147,6 +148,9 @@ void expect_close_to_reference(const std::vector<double>& actual, const std::vec
   const tools::ErrorMetrics metrics = tools::compare(actual, expected);
   const tools::Verdict verdict =
       tools::judge(metrics, tools::tolerance_for(WeightFormat::kBF16).vs_reference);
+  // Printed on success too: the log of a device run records the error of every shape.
+  std::printf("[bf16 experts] %s: rel L2 %.3e, max rel %.3e, NaN/Inf %lld\n", label.c_str(),
+              metrics.rel_l2, metrics.max_rel, static_cast<long long>(metrics.nonfinite_actual));
   EXPECT_TRUE(verdict.pass) << label << ": " << verdict.reason << " (rel L2 " << metrics.rel_l2
                             << ", max abs " << metrics.max_abs_err << ", NaN/Inf "
                             << metrics.nonfinite_actual << ")";
@@ -167,7 +171,7 @@ TEST_P(Bf16ExpertsGpu, FusedMatchesReferenceAndRoutedIsBitwiseFused) {
   const std::vector<double> routed = gpu.routed();
   const std::vector<double> expected = tools::routed_on_cpu(layer, decisions).output;
 
-  expect_close_to_reference(fused, expected, "moe_fused vs reference");
+  expect_close_to_reference(fused, expected, case_name(layer_case) + " moe_fused vs reference");
   ASSERT_EQ(fused.size(), routed.size());
   EXPECT_EQ(std::memcmp(fused.data(), routed.data(), fused.size() * sizeof(double)), 0)
       << "moe_routed fed moe_route's ids and weights differs from moe_fused";

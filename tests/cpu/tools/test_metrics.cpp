@@ -91,7 +91,7 @@ TEST(MetricsTest, SizeMismatchThrows) {
 // docs/NUMERICS.md, "Tolerances: GPU against the reference".
 TEST(MetricsTest, ToleranceTablePerFormat) {
   for (WeightFormat a16 : {WeightFormat::kBF16, WeightFormat::kMXFP4, WeightFormat::kNVFP4}) {
-    EXPECT_DOUBLE_EQ(tolerance_for(a16).vs_reference.rel_l2, 2e-3);
+    EXPECT_DOUBLE_EQ(tolerance_for(a16).vs_reference.rel_l2, 4e-3);
     EXPECT_DOUBLE_EQ(tolerance_for(a16).vs_reference.max_rel, 1.6e-2);
     EXPECT_DOUBLE_EQ(tolerance_for(a16).vs_exact.rel_l2, 1e-2);
   }
