@@ -15,5 +15,6 @@ constexpr int kExitRuntimeError = 3;  // the library or CUDA reported an error
 
 int models_command(const std::vector<std::string>& args);
 int run_command(const std::vector<std::string>& args);
+int bench_command(const std::vector<std::string>& args);
 
 }  // namespace fusedmoe::cli

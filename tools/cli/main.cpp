@@ -1,4 +1,4 @@
-// `fusedmoe`: the command line of the fusedmoe library. Subcommands: models, run, version.
+// `fusedmoe`: the command line of the fusedmoe library. Subcommands: models, run, bench, version.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -14,6 +14,7 @@ constexpr const char* kSynopsis =
     "usage:\n"
     "  fusedmoe models [--tp N] [--ep N]\n"
     "  fusedmoe run --model NAME --tokens N --format FORMAT [options]\n"
+    "  fusedmoe bench [--model A,B@tpN,...] [--tokens 1,8,...] [--entry routed|fused] [options]\n"
     "  fusedmoe version\n"
     "  fusedmoe --help\n";
 
@@ -37,6 +38,25 @@ constexpr const char* kDetails =
     "  --logits T        router logits dtype: fp32 (default) | bf16\n"
     "  --all-experts     generate every local expert (default on CPU: only the routed ones)\n"
     "  --iterations N    timed iterations on CUDA (default 20)\n"
+    "\n"
+    "bench     times the routed (or fused) entry point on random bf16 layers of the presets as\n"
+    "         CUDA-graph replays; prints the ceilings it measures first (read bandwidth, cuBLAS\n"
+    "         bf16 rate), then per shape and M: experts hit, time, floor, % of floor, TF/s, TB/s\n"
+    "\n"
+    "bench options:\n"
+    "  --model LIST      presets, each NAME or NAME@tpN (default: the Triton peer's five shapes:\n"
+    "                    deepseek-v3, deepseek-v3@tp8, qwen3-30b-a3b, mixtral-8x7b, minimax-m2)\n"
+    "  --tp N            TP degree of the --model names without @tp (default 1)\n"
+    "  --tokens LIST     token counts (default 1,8,64,256,1024,4096,16384)\n"
+    "  --entry E         routed (default: ids/weights from softmax->top-k renormalized, computed\n"
+    "                    outside the timed region) | fused (the preset's routing, timed)\n"
+    "  --iterations N    timed replay rounds (default 50); --warmup N untimed rounds (default 5)\n"
+    "  --rotate N        at most N input sets replayed in turn so that 4x L2 is touched\n"
+    "                    (default 8; 1 replays one set, like the peer)\n"
+    "  --timing T        isolated (default: record, launch, record, wait, like the peer) |\n"
+    "                    back-to-back (replays queued, device time only)\n"
+    "  --csv FILE        also write the rows as CSV, row by row\n"
+    "  --seed S          seed of the random layer (default 0)\n"
     "\n"
     "exit status: 0 pass, 1 verification failed, 2 bad arguments or device unavailable,\n"
     "             3 runtime error\n";
@@ -65,6 +85,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "models") return models_command(rest);
     if (command == "run") return run_command(rest);
+    if (command == "bench") return bench_command(rest);
     throw fusedmoe::tools::UsageError("unknown command '" + command + "'");
   } catch (const fusedmoe::tools::UsageError& error) {
     std::fprintf(stderr, "fusedmoe: %s\n\n%s\nrun `fusedmoe --help` for the options\n",
