@@ -119,6 +119,7 @@ struct DispatchMaps {
                               // (off[e+1] - off[e] is the count rounded up to row_alignment)
   TensorView expert_counts;   // int32 [E_l]: real rows of each local expert
   TensorView row_to_slot;     // int32 [R]: permuted row -> token * top_k + slot, -1 for padding
+                              // rows and the tail past off[E_l] (every row is written)
   TensorView slot_to_row;     // int32 [M, top_k]: (token, slot) -> permuted row, -1 if not local
 };
 
@@ -127,7 +128,10 @@ struct DispatchMaps {
 // dropped. When permuted_hidden is given ([R, H], bf16/fp16 or e4m3), the rows of hidden_states
 // are gathered into it (quantized per activation_quant, scales into permuted_hidden_scale:
 // fp32 [R, ceil(H/128)] for kFP8Group128, [R] for kFP8PerToken; for kFP8PerTensor it is an input,
-// the static scale fp32 [1]). Padding rows are zero. row_alignment: a power of two in [1, 256].
+// the static scale fp32 [1]). Padding rows inside a segment are zero (scale 1 for dynamic FP8);
+// rows past the last segment (>= expert_offsets[E_l]) of permuted_hidden and its scale are left
+// untouched: moe_experts and moe_combine read only segment rows, and R is sized for the worst
+// case, so at decode the tail is most of the buffer. row_alignment: a power of two in [1, 256].
 void moe_dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
                   const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
                   TensorView permuted_hidden_scale, Workspace workspace, Stream stream);

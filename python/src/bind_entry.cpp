@@ -5,7 +5,6 @@
 // The GIL is released while the library runs: the caller's references keep the tensors alive.
 // Every argument is required (tensors may be None where absent): the package supplies defaults.
 #include <cstdint>
-#include <exception>
 
 #include "bindings.h"
 #include "tensor_views.h"
@@ -14,23 +13,6 @@ namespace fusedmoe::python {
 namespace {
 
 Stream as_stream(uintptr_t stream) { return reinterpret_cast<Stream>(stream); }
-
-// Runs the library without the GIL. An exception is carried out of the released region and
-// rethrown with the GIL held: unwinding it through the region segfaulted on the GPU machine
-// (Python 3.12, g++ 13), and the translator needs the GIL anyway.
-template <typename Call>
-void without_gil(Call&& call) {
-  std::exception_ptr error;
-  {
-    nb::gil_scoped_release release;
-    try {
-      call();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
 
 Workspace workspace_of(ViewScope& scope, nb::handle obj, const char* name) {
   const TensorView view = scope.out(obj, name);
@@ -82,7 +64,8 @@ void bind_entry_points(nb::module_& m) {
         const TensorView ids = scope.out(topk_ids, "topk_ids");
         const TensorView weights = scope.out(topk_weights, "topk_weights");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        without_gil([&] { moe_route(plan, inputs, ids, weights, ws, as_stream(stream)); });
+        nb::gil_scoped_release release;
+        moe_route(plan, inputs, ids, weights, ws, as_stream(stream));
       },
       nb::arg("plan"), nb::arg("router_logits").none(), nb::arg("correction_bias").none(),
       nb::arg("logits_bias").none(), nb::arg("routed_experts_out").none(),
@@ -106,10 +89,9 @@ void bind_entry_points(nb::module_& m) {
         const TensorView permuted = scope.out(permuted_hidden, "permuted_hidden");
         const TensorView permuted_scale = scope.out(permuted_hidden_scale, "permuted_hidden_scale");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        without_gil([&] {
-          moe_dispatch(plan, ids, row_alignment, maps, hidden, permuted, permuted_scale, ws,
-                       as_stream(stream));
-        });
+        nb::gil_scoped_release release;
+        moe_dispatch(plan, ids, row_alignment, maps, hidden, permuted, permuted_scale, ws,
+                     as_stream(stream));
       },
       nb::arg("plan"), nb::arg("topk_ids").none(), nb::arg("row_alignment"),
       nb::arg("expert_offsets").none(), nb::arg("expert_counts").none(),
@@ -134,7 +116,8 @@ void bind_entry_points(nb::module_& m) {
         const ExpertWeights w = weights_of(scope, weights, false);
         const TensorView out = scope.out(expert_output, "expert_output");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        without_gil([&] { moe_experts(plan, inputs, w, out, ws, as_stream(stream)); });
+        nb::gil_scoped_release release;
+        moe_experts(plan, inputs, w, out, ws, as_stream(stream));
       },
       nb::arg("plan"), nb::arg("layout"), nb::arg("hidden_states").none(),
       nb::arg("hidden_states_scale").none(), nb::arg("expert_offsets").none(),
@@ -152,7 +135,8 @@ void bind_entry_points(nb::module_& m) {
         inputs.topk_weights = scope.in(topk_weights, "topk_weights");
         inputs.shared_output = scope.in(shared_output, "shared_output");
         const TensorView out = scope.out(output, "output");
-        without_gil([&] { moe_combine(plan, inputs, out, as_stream(stream)); });
+        nb::gil_scoped_release release;
+        moe_combine(plan, inputs, out, as_stream(stream));
       },
       nb::arg("plan"), nb::arg("expert_output").none(), nb::arg("slot_to_row").none(),
       nb::arg("topk_weights").none(), nb::arg("shared_output").none(), nb::arg("output").none(),
@@ -175,7 +159,8 @@ void bind_entry_points(nb::module_& m) {
         const ExpertWeights w = weights_of(scope, weights, false);
         const TensorView out = scope.out(output, "output");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        without_gil([&] { moe_fused(plan, inputs, w, out, ws, as_stream(stream)); });
+        nb::gil_scoped_release release;
+        moe_fused(plan, inputs, w, out, ws, as_stream(stream));
       },
       nb::arg("plan"), nb::arg("hidden_states").none(), nb::arg("router_logits").none(),
       nb::arg("correction_bias").none(), nb::arg("logits_bias").none(),
@@ -197,7 +182,8 @@ void bind_entry_points(nb::module_& m) {
         const ExpertWeights w = weights_of(scope, weights, false);
         const TensorView out = scope.out(output, "output");
         const Workspace ws = workspace_of(scope, workspace, "workspace");
-        without_gil([&] { moe_routed(plan, inputs, w, out, ws, as_stream(stream)); });
+        nb::gil_scoped_release release;
+        moe_routed(plan, inputs, w, out, ws, as_stream(stream));
       },
       nb::arg("plan"), nb::arg("hidden_states").none(), nb::arg("topk_ids").none(),
       nb::arg("topk_weights").none(), nb::arg("shared_output").none(), nb::arg("weights").none(),
@@ -210,7 +196,10 @@ void bind_entry_points(nb::module_& m) {
         ViewScope scope;
         ExpertWeights w = weights_of(scope, weights, true);
         const Workspace ws = workspace_of(scope, scratch, "scratch");
-        without_gil([&] { prepare_weights(moe, backend, w, ws, as_stream(stream)); });
+        {
+          nb::gil_scoped_release release;
+          prepare_weights(moe, backend, w, ws, as_stream(stream));
+        }
         return w.layout;
       },
       nb::arg("moe"), nb::arg("backend"), nb::arg("weights").none(), nb::arg("scratch").none(),

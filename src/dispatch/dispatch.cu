@@ -64,7 +64,8 @@ void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
     launch_dispatch_maps_scatter(maps_params, stream);
   }
 
-  // Unused rows (segment padding, the tail): row_to_slot = -1, and zeros when gathering.
+  // Unused rows: row_to_slot = -1; when gathering, token rows copied and segment padding zeroed.
+  // The tail past the last segment keeps whatever permuted_hidden held.
   PermuteRowsParams permute;
   permute.gather = gather;
   permute.hidden = hidden_states.data;
@@ -85,6 +86,7 @@ void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
   permute.hidden_size = permute.gather ? static_cast<int32_t>(permuted_hidden.size(1)) : 0;
   permute.rows = static_cast<int32_t>(rows);
   permute.local_experts = local_experts;
+  permute.row_alignment = row_alignment;
   permute.expert_offsets = maps_params.expert_offsets;
   permute.expert_counts = maps_params.expert_counts;
   permute.slot_to_row = maps_params.slot_to_row;

@@ -4,7 +4,8 @@
 //   M * top_k <= kTileSlots:  dispatch_maps_single_tile                       (1 block)
 //   otherwise:                expert_tile_histogram -> expert_offsets_scan -> dispatch_maps_scatter
 //   permute_rows:             row_to_slot = -1 for every row no slot claims; with
-//                             permuted_hidden, token rows gathered (+ quantized), others zeroed.
+//                             permuted_hidden, token rows gathered (+ quantized), padding rows
+//                             zeroed, rows past the last segment left untouched.
 //                             Skipped for maps-only single-tile calls with R <= kSingleTileFillRows,
 //                             where the maps kernel writes the -1 rows itself (one launch).
 // The maps kernels write row_to_slot for token rows only. Every launch uses programmatic dependent
@@ -83,6 +84,7 @@ struct PermuteRowsParams {
   int32_t hidden_size = 0;
   int32_t rows = 0;
   int32_t local_experts = 0;
+  int32_t row_alignment = 1;  // 1: segments have no padding rows, only the tail needs -1s
   const int32_t* expert_offsets = nullptr;  // [local_experts + 1]
   const int32_t* expert_counts = nullptr;   // [local_experts]
   const int32_t* slot_to_row = nullptr;

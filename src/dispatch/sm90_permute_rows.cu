@@ -1,4 +1,5 @@
-// Permuted hidden rows of a dispatch: every row of permuted_hidden [R, H] is written.
+// Permuted hidden rows of a dispatch: the rows of the segments, [0, expert_offsets[E_l]), of
+// permuted_hidden [R, H] are written; the tail past them is left untouched (nothing reads it).
 //  * Token rows: the hidden row of token t (bf16/fp16 [M, H]) copied to each of its local rows
 //    slot_to_row[t, s] >= 0, or quantized to e4m3 on the way:
 //      kFP8Group128   one fp32 scale per 1x128 group: scales [R, ceil(H/128)]
@@ -7,16 +8,19 @@
 //    Dynamic scales are amax / 448 (1 for an all-zero group, at least the smallest subnormal),
 //    rounded up to a power of two with ScaleFormat::kUE8M0; codes are e4m3(x / scale), round to
 //    nearest even, saturating (cvt.rn.satfinite), exactly like reference::quantize_fp8_groups.
-//  * Every other row (segment padding and the unused tail, found from expert_offsets and
-//    expert_counts): row_to_slot = -1, zeros, and scale 1 for dynamic FP8. Without
-//    permuted_hidden (maps only) the kernel writes just those row_to_slot entries.
+//  * Padding rows (a segment's rows past its count, found from expert_offsets and expert_counts):
+//    row_to_slot = -1, zeros, and scale 1 for dynamic FP8 (a GEMM tile may read them).
+//  * Tail rows (from expert_offsets[E_l] on): row_to_slot = -1 only.
+//    Without permuted_hidden (maps only) the kernel writes just the -1 entries.
 //
 // Grid: [M * C token blocks][Z zero blocks], C = ceil(H / 1024) chunks per row (1 for per-token
 // quantization, whose scale needs the whole row), Z from R only: graph-safe.
 // Token block: 128 threads x 8 consecutive elements (one 16-byte load); a 1x128 group is 16
 // threads, reduced with shuffles. The token row is read once and written top_k times.
-// Zero block: 4 warps walk rows in groups of 32, classify them by binary search in the offsets,
-// ballot the unused ones and zero them with 16-byte stores.
+// Zero block: one thread per tail row for its -1; the padding rows are numbered through a
+// block-wide scan of the per-expert padding (shared memory) and dealt out over every zero block,
+// a thread per -1 and a warp per zeroed row, so a few padding rows of a large buffer do not queue
+// on one block. Blocks past the padding work exit right after the tail.
 //
 // NOTES: rows are 16-byte aligned (validation: Memory::kVectorRows), so 8 elements at a multiple
 // of 8 are one aligned vector; only a row tail with H % 8 != 0 goes element by element.
@@ -224,69 +228,98 @@ __device__ void permute_token_row_per_token(const PermuteRowsParams& p, int64_t 
   }
 }
 
-// Whether permuted row `row` holds no slot: past the last segment, or in the padding of its
-// expert's segment (offsets are non-decreasing; the segment of `row` is the last e with
-// offsets[e] <= row). offsets / counts are this block's shared copies.
-__device__ __forceinline__ bool row_is_unused(const int32_t* offsets, const int32_t* counts,
-                                              int local_experts, int64_t row) {
-  if (row >= offsets[local_experts]) return true;
+// Padding rows of this block's view, staged in shared memory: first_row[e] = offsets[e] +
+// counts[e] (expert e's first padding row) and start[e] = padding rows of experts < e, so
+// start[E_l] is the total. One block-wide scan: each thread sums a run of consecutive experts.
+__device__ void stage_padding(const PermuteRowsParams& p, int32_t* first_row, int32_t* start) {
+  __shared__ int32_t warp_totals[kWarps];
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  const int per_thread = (p.local_experts + kThreads - 1) / kThreads;
+  const int begin = min(static_cast<int>(threadIdx.x) * per_thread, p.local_experts);
+  const int end = min(begin + per_thread, p.local_experts);
+  int32_t sum = 0;
+  for (int e = begin; e < end; ++e) {
+    first_row[e] = p.expert_offsets[e] + p.expert_counts[e];
+    sum += p.expert_offsets[e + 1] - first_row[e];
+  }
+  int32_t inclusive = sum;
+#pragma unroll
+  for (int offset = 1; offset < 32; offset <<= 1) {
+    const int32_t other = __shfl_up_sync(0xffffffffu, inclusive, offset);
+    if (lane >= offset) inclusive += other;
+  }
+  if (lane == 31) warp_totals[warp] = inclusive;
+  __syncthreads();
+  int32_t prefix = inclusive - sum;
+  for (int w = 0; w < warp; ++w) prefix += warp_totals[w];
+  for (int e = begin; e < end; ++e) {
+    start[e] = prefix;
+    prefix += p.expert_offsets[e + 1] - first_row[e];
+  }
+  if (threadIdx.x == kThreads - 1) start[p.local_experts] = prefix;  // the last run ends at E_l
+  __syncthreads();
+}
+
+// Row of padding row number `index` (< start[E_l]): the expert is the last e with
+// start[e] <= index; experts without padding share their start with the next one and are skipped.
+__device__ __forceinline__ int64_t padding_row(const int32_t* first_row, const int32_t* start,
+                                               int local_experts, int32_t index) {
   int low = 0;
-  int high = local_experts;  // offsets[high] > row
+  int high = local_experts;  // start[high] > index
   while (high - low > 1) {
     const int middle = (low + high) / 2;
-    if (offsets[middle] <= row) {
+    if (start[middle] <= index) {
       low = middle;
     } else {
       high = middle;
     }
   }
-  return row - offsets[low] >= counts[low];
+  return static_cast<int64_t>(first_row[low]) + (index - start[low]);
 }
 
-// Zero block: every row no slot claims gets row_to_slot = -1 and, when gathering, zeros (scale 1
-// for dynamic FP8). Warps take 32 rows at a time and zero the ballot's rows one by one with
-// 16-byte stores.
-__device__ void zero_unused_rows(const PermuteRowsParams& p, int zero_block, int zero_blocks,
-                                 int element_bytes) {
-  const int warp = threadIdx.x / 32;
+// Zero block: row_to_slot = -1 for every row no slot claims and, when gathering, zeros (scale 1
+// for dynamic FP8) in the padding rows of the segments. Rows from offsets[E_l] on (the tail) get
+// only their -1: one coalesced int per thread, nothing else. Padding work is indexed by padding
+// row, not by buffer row, so it spreads over all zero blocks however few rows it is: -1 entries a
+// thread each, zeroed rows a warp each (16-byte stores). Blocks with no padding row to take exit
+// before staging anything.
+__device__ void write_unused_rows(const PermuteRowsParams& p, int zero_block, int zero_blocks,
+                                  int element_bytes) {
+  const int64_t segment_rows = p.expert_offsets[p.local_experts];
+  const int64_t threads = static_cast<int64_t>(zero_blocks) * kThreads;
+  const int64_t thread = static_cast<int64_t>(zero_block) * kThreads + threadIdx.x;
+  for (int64_t row = segment_rows + thread; row < p.rows; row += threads) p.row_to_slot[row] = -1;
+  // Padding rows number at most segment_rows, and none exist with row_alignment 1.
+  const int64_t first_warp = static_cast<int64_t>(zero_block) * kWarps;
+  if (p.row_alignment == 1 || first_warp >= segment_rows) return;
+
+  __shared__ int32_t first_row[kMaxDispatchLocalExperts];
+  __shared__ int32_t start[kMaxDispatchLocalExperts + 1];
+  stage_padding(p, first_row, start);
+  const int32_t padding_rows = start[p.local_experts];
+  for (int64_t i = thread; i < padding_rows; i += threads) {
+    p.row_to_slot[padding_row(first_row, start, p.local_experts, static_cast<int32_t>(i))] = -1;
+  }
+  if (!p.gather) return;
+
   const int lane = threadIdx.x % 32;
   const int64_t row_bytes = static_cast<int64_t>(p.hidden_size) * element_bytes;
   const int64_t stride_bytes = p.permuted_row_stride * element_bytes;
   const int64_t vectors = row_bytes / 16;
-  const int64_t first_row_of_warp = (static_cast<int64_t>(zero_block) * kWarps + warp) * 32;
-  const int64_t step = static_cast<int64_t>(zero_blocks) * kWarps * 32;
-  const bool dynamic = p.quantize == ActivationQuant::kFP8Group128 ||
-                       p.quantize == ActivationQuant::kFP8PerToken;
   const int scale_groups = (p.hidden_size + kGroup - 1) / kGroup;
-  // The binary search runs on a shared copy: one coalesced load instead of ~10 dependent global
-  // loads per row (they dominated this kernel for decode batches).
-  __shared__ int32_t offsets[kMaxDispatchLocalExperts + 1];
-  __shared__ int32_t counts[kMaxDispatchLocalExperts];
-  for (int e = threadIdx.x; e <= p.local_experts; e += blockDim.x) {
-    offsets[e] = p.expert_offsets[e];
-    if (e < p.local_experts) counts[e] = p.expert_counts[e];
-  }
-  __syncthreads();
-  for (int64_t base = first_row_of_warp; base < p.rows; base += step) {
-    const int64_t my_row = base + lane;
-    const bool unused = my_row < p.rows && row_is_unused(offsets, counts, p.local_experts, my_row);
-    if (unused) p.row_to_slot[my_row] = -1;
-    if (!p.gather) continue;
-    unsigned pending = __ballot_sync(0xffffffffu, unused);
-    while (pending != 0) {
-      const int bit = __ffs(pending) - 1;
-      pending &= pending - 1;
-      const int64_t row = base + bit;
-      uint8_t* out = static_cast<uint8_t*>(p.permuted) + row * stride_bytes;
-      for (int64_t v = lane; v < vectors; v += 32) {
-        reinterpret_cast<uint4*>(out)[v] = make_uint4(0, 0, 0, 0);
-      }
-      for (int64_t b = vectors * 16 + lane; b < row_bytes; b += 32) out[b] = 0;
-      if (p.quantize == ActivationQuant::kFP8Group128) {
-        for (int g = lane; g < scale_groups; g += 32) p.scales[row * p.scales_row_stride + g] = 1.0f;
-      } else if (dynamic && lane == 0) {
-        p.scales[row * p.scales_row_stride] = 1.0f;
-      }
+  const int64_t warps = static_cast<int64_t>(zero_blocks) * kWarps;
+  for (int64_t i = first_warp + threadIdx.x / 32; i < padding_rows; i += warps) {
+    const int64_t row = padding_row(first_row, start, p.local_experts, static_cast<int32_t>(i));
+    uint8_t* out = static_cast<uint8_t*>(p.permuted) + row * stride_bytes;
+    for (int64_t v = lane; v < vectors; v += 32) {
+      reinterpret_cast<uint4*>(out)[v] = make_uint4(0, 0, 0, 0);
+    }
+    for (int64_t b = vectors * 16 + lane; b < row_bytes; b += 32) out[b] = 0;
+    if (p.quantize == ActivationQuant::kFP8Group128) {
+      for (int g = lane; g < scale_groups; g += 32) p.scales[row * p.scales_row_stride + g] = 1.0f;
+    } else if (p.quantize == ActivationQuant::kFP8PerToken && lane == 0) {
+      p.scales[row * p.scales_row_stride] = 1.0f;
     }
   }
 }
@@ -308,7 +341,7 @@ __global__ void __launch_bounds__(kThreads) permute_rows_kernel(const PermuteRow
     return;
   }
   const int element_bytes = p.quantize != ActivationQuant::kNone ? 1 : 2;
-  zero_unused_rows(p, block - token_blocks, gridDim.x - token_blocks, element_bytes);
+  write_unused_rows(p, block - token_blocks, gridDim.x - token_blocks, element_bytes);
 }
 
 }  // namespace

@@ -2,8 +2,10 @@
 // possibly FP8-quantized) copy of the hidden states.
 //
 // Rows are ordered by local expert, then token, then slot. Each expert's segment is its count
-// rounded up to row_alignment; padding rows and the unused tail of the buffer map to slot -1, hold
-// zeros and (FP8) scale 1.
+// rounded up to row_alignment; padding rows map to slot -1 and hold zeros and (FP8) scale 1. The
+// tail of the buffer past the last segment maps to slot -1 too, but its permuted rows and scales
+// are left as they are: nothing reads them, and the GPU saves the zero fill (the buffer is sized
+// for the worst case, so at decode the tail is nearly all of it).
 #include <string>
 #include <vector>
 
@@ -95,8 +97,13 @@ void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
   for (int64_t row = 0; row < num_rows; ++row) store_int_at(maps.row_to_slot, {row}, row_slot[row]);
 
   if (!permuted_hidden.defined()) return;
-  for (int64_t row = 0; row < permuted_hidden.size(0); ++row) {
-    const int64_t token = row < num_rows && row_slot[row] >= 0 ? row_slot[row] / top_k : -1;
+  const int64_t segment_rows = offsets[local_experts];
+  if (permuted_hidden.size(0) < segment_rows) {
+    detail::throw_invalid("permuted_hidden", "at least " + std::to_string(segment_rows) + " rows",
+                          std::to_string(permuted_hidden.size(0)) + " rows");
+  }
+  for (int64_t row = 0; row < segment_rows; ++row) {
+    const int64_t token = row_slot[row] >= 0 ? row_slot[row] / top_k : -1;
     write_permuted_row(plan, hidden_states, permuted_hidden, permuted_hidden_scale, row, token);
   }
 }

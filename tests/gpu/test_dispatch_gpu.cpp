@@ -1,8 +1,10 @@
 // GPU dispatch (moe_dispatch on CUDA tensors) against the CPU reference: maps (offsets, counts,
-// row_to_slot over all R rows, slot_to_row) and the permuted rows, compared bitwise, for the
-// single-tile and multi-tile paths, int32 / int64 ids with -1, duplicates and out-of-range values,
-// EP offsets > 0, row alignments 1..256, and every activation quantization (kNone copy, 1x128
-// groups with fp32 or ue8m0 scales, per-token; per-tensor through cuda::dispatch directly since
+// row_to_slot over all R rows, slot_to_row) and the permuted rows and scales of the segments
+// (rows < offsets[E_l]), compared bitwise; the tail past the last segment must still hold the
+// poison both sides start from (neither writes it). For the single-tile and multi-tile paths,
+// int32 / int64 ids with -1, duplicates and out-of-range values, EP offsets > 0, row alignments
+// 1..256, up to 1024 local experts, and every activation quantization (kNone copy, 1x128 groups
+// with fp32 or ue8m0 scales, per-token; per-tensor through cuda::dispatch directly since
 // validation only lets dynamic modes quantize in dispatch).
 #include <gtest/gtest.h>
 
@@ -96,6 +98,19 @@ struct DispatchBuffers {
   std::vector<float> scales;
 };
 
+// Every buffer starts as this byte pattern; rows dispatch leaves alone must still hold it.
+constexpr uint8_t kPoison = 0xab;
+
+// Expects bytes [from, size) of `bytes` to hold the poison: the tail, which dispatch leaves alone.
+void expect_poisoned(const std::string& what, const void* bytes, size_t from, size_t size) {
+  const uint8_t* begin = static_cast<const uint8_t*>(bytes);
+  const uint8_t* written =
+      std::find_if(begin + from, begin + size, [](uint8_t byte) { return byte != kPoison; });
+  EXPECT_TRUE(written == begin + size)
+      << what << ": byte " << (written - begin) << " of " << size << " was written (the tail "
+      << "starts at byte " << from << ")";
+}
+
 void run_case(const DispatchCase& c) {
   std::mt19937_64 rng(case_seed(c.name));
   const MoeConfig moe = dispatch_moe(c);
@@ -131,10 +146,10 @@ void run_case(const DispatchCase& c) {
       d_slot_to_row(M * k * 4);
   DeviceBuffer d_permuted(R * H * dtype_size(permuted_dtype));
   DeviceBuffer d_scales(std::max<int64_t>(R * scale_columns, 1) * 4);
-  for (DeviceBuffer* buffer : {&d_offsets, &d_counts, &d_row_to_slot, &d_slot_to_row, &d_permuted}) {
-    buffer->poison(0xab);
+  for (DeviceBuffer* buffer : {&d_offsets, &d_counts, &d_row_to_slot, &d_slot_to_row, &d_permuted,
+                               &d_scales}) {
+    buffer->poison(kPoison);
   }
-  d_scales.poison(0xab);
   if (c.quant == ActivationQuant::kFP8PerTensor) d_scales.upload(&static_scale, 4);
   DeviceBuffer workspace(std::max<size_t>(plan.workspace_bytes, 16));
   DispatchMaps maps;
@@ -190,6 +205,8 @@ void run_case(const DispatchCase& c) {
   HostArray h_scales = c.quant == ActivationQuant::kFP8Group128 ? HostArray(DType::kFloat32, {R, groups})
                        : c.quant == ActivationQuant::kFP8PerTensor ? HostArray(DType::kFloat32, {1})
                                                                    : HostArray(DType::kFloat32, {R});
+  std::memset(h_permuted.data(), kPoison, h_permuted.bytes());  // the same poison as the GPU's
+  std::memset(h_scales.data(), kPoison, h_scales.bytes());
   if (c.quant == ActivationQuant::kFP8PerTensor) *h_scales.as<float>() = static_scale;
   DispatchMaps h_maps;
   h_maps.expert_offsets = h_offsets.view();
@@ -216,29 +233,40 @@ void run_case(const DispatchCase& c) {
   same(gpu.slot_to_row, h_slot_to_row, "slot_to_row");
   same(gpu.row_to_slot, h_row_to_slot, "row_to_slot");
   if (!c.gather) return;
-  const size_t element = dtype_size(permuted_dtype);
+  // Rows of the segments match bitwise; past them both sides still hold the poison.
+  const int64_t segment_rows = gpu.offsets[E_l];
+  ASSERT_EQ(segment_rows, h_offsets.as<int32_t>()[E_l]) << c.name;
+  ASSERT_LE(segment_rows, R) << c.name;
+  const size_t row_bytes = static_cast<size_t>(H) * dtype_size(permuted_dtype);
+  const size_t segment_bytes = static_cast<size_t>(segment_rows) * row_bytes;
   const uint8_t* want = static_cast<const uint8_t*>(h_permuted.data());
-  for (int64_t row = 0; row < R; ++row) {
-    if (std::memcmp(gpu.permuted.data() + row * H * element, want + row * H * element, H * element) != 0) {
-      int64_t h = 0;
-      while (std::memcmp(gpu.permuted.data() + (row * H + h) * element, want + (row * H + h) * element,
-                         element) == 0) {
-        ++h;
-      }
+  for (int64_t row = 0; row < segment_rows; ++row) {
+    const uint8_t* got_row = gpu.permuted.data() + row * row_bytes;
+    const uint8_t* want_row = want + row * row_bytes;
+    if (std::memcmp(got_row, want_row, row_bytes) != 0) {
+      const int64_t byte = std::mismatch(got_row, got_row + row_bytes, want_row).first - got_row;
       ADD_FAILURE() << c.name << ": permuted row " << row << " (slot " << gpu.row_to_slot[row]
-                    << ") differs first at column " << h;
+                    << ") differs first at column " << byte / static_cast<int64_t>(dtype_size(permuted_dtype));
       return;
     }
   }
+  expect_poisoned(c.name + ": GPU permuted tail", gpu.permuted.data(), segment_bytes,
+                  gpu.permuted.size());
+  expect_poisoned(c.name + ": reference permuted tail", want, segment_bytes, h_permuted.bytes());
   if (!gpu.scales.empty()) {
     const float* want_scales = h_scales.as<float>();
-    for (size_t i = 0; i < gpu.scales.size(); ++i) {
+    const size_t segment_scales = static_cast<size_t>(segment_rows * scale_columns);
+    for (size_t i = 0; i < segment_scales; ++i) {
       if (std::memcmp(&gpu.scales[i], &want_scales[i], 4) != 0) {
         ADD_FAILURE() << c.name << ": scale " << i << " = " << gpu.scales[i] << ", reference "
                       << want_scales[i];
         return;
       }
     }
+    expect_poisoned(c.name + ": GPU scale tail", gpu.scales.data(), segment_scales * 4,
+                    gpu.scales.size() * 4);
+    expect_poisoned(c.name + ": reference scale tail", want_scales, segment_scales * 4,
+                    h_scales.bytes());
   }
 }
 
@@ -340,6 +368,27 @@ std::vector<DispatchCase> dispatch_cases() {
     c.hidden = 384;
     c.direct = true;
     c.ids = IdPattern::kGarbage;
+    add(c);
+  }
+  {
+    DispatchCase c;  // the fused pipeline's shape under EP: no padding, half the rows are tail
+    c.name = "gather_ep_align1_M4096";
+    c.local_offset = 128;
+    c.local_experts = 128;
+    c.tokens = 4096;
+    c.hidden = 256;
+    c.ids = IdPattern::kGarbage;
+    add(c);
+  }
+  {
+    DispatchCase c;  // 1024 local experts: the padding scan runs 8 experts per thread
+    c.name = "gather_e1024_group128";
+    c.num_experts = 1024;
+    c.top_k = 32;
+    c.tokens = 300;
+    c.hidden = 256;
+    c.quant = ActivationQuant::kFP8Group128;
+    c.row_alignment = 32;
     add(c);
   }
   {

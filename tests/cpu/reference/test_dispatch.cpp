@@ -1,5 +1,5 @@
-// Dispatch reference: permutation maps (order, padding, dropped and duplicated ids, EP offset) and
-// the gathered / quantized permuted rows.
+// Dispatch reference: permutation maps (order, padding, dropped and duplicated ids, EP offset),
+// the gathered / quantized permuted rows, and the tail past the last segment left untouched.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,13 +32,16 @@ struct DispatchBuffers {
   }
 };
 
+// Sets every element to `sentinel`, so entries a call writes and entries it leaves alone differ.
+void fill(HostTensor& tensor, double sentinel) {
+  for (int64_t i = 0; i < tensor.logical_size(); ++i) tensor.set_flat(i, sentinel);
+}
+
 DispatchBuffers make_buffers(int64_t local_experts, int64_t rows, int64_t tokens, int64_t top_k) {
   // Pre-filled with a sentinel so every entry the reference must write is checked.
   DispatchBuffers b{HostTensor(DType::kInt32, {local_experts + 1}), HostTensor(DType::kInt32, {local_experts}),
                     HostTensor(DType::kInt32, {rows}), HostTensor(DType::kInt32, {tokens, top_k})};
-  for (HostTensor* t : {&b.offsets, &b.counts, &b.row_to_slot, &b.slot_to_row}) {
-    for (int64_t i = 0; i < t->logical_size(); ++i) t->set_flat(i, 12345);
-  }
+  for (HostTensor* t : {&b.offsets, &b.counts, &b.row_to_slot, &b.slot_to_row}) fill(*t, 12345);
   return b;
 }
 
@@ -92,11 +95,40 @@ TEST(ReferenceDispatch, GathersRowsWithZeroPaddingFromAStridedSource) {
   const HostTensor ids = HostTensor::of(DType::kInt32, {2, 1}, {1, 0});
   const HostTensor hidden =
       HostTensor::of(DType::kBFloat16, {2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}, /*row_padding=*/3);
-  HostTensor permuted(DType::kBFloat16, {4, 4});
-  for (int64_t i = 0; i < 16; ++i) permuted.set_flat(i, 99);
-  DispatchBuffers b = make_buffers(2, 4, 2, 1);
+  HostTensor permuted(DType::kBFloat16, {6, 4});  // two rows past the segments
+  fill(permuted, 99);
+  DispatchBuffers b = make_buffers(2, 6, 2, 1);
   dispatch(plan, ids, 2, b.maps(), hidden, permuted, TensorView{});
-  EXPECT_EQ(permuted.values(), (std::vector<double>{5, 6, 7, 8, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0}));
+  EXPECT_EQ(b.result().row_to_slot, (std::vector<double>{1, -1, 0, -1, -1, -1}));
+  EXPECT_EQ(permuted.values(), (std::vector<double>{5, 6, 7, 8, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0,
+                                                    99, 99, 99, 99, 99, 99, 99, 99}));
+}
+
+TEST(ReferenceDispatch, LeavesRowsPastTheLastSegmentUntouched) {
+  // Rank owns experts [2, 4) of 4, row_alignment 2: R = 3 * 2 + 2 * 1 = 8. Token 0 -> expert 2,
+  // token 2 -> experts 2 and 3; everything else is another rank's. Segments: [0, 2) expert 2,
+  // [2, 4) expert 3 (one padding row); rows 4..7 are the tail.
+  const MoePlan plan = dispatch_plan(4, 2, 2, 2, ActivationQuant::kFP8Group128, 128);
+  const HostTensor ids = HostTensor::of(DType::kInt32, {3, 2}, {2, 0, 1, -1, 3, 2});
+  std::vector<double> rows(3 * 128, 0.0);
+  for (int64_t t = 0; t < 3; ++t) rows[t * 128] = 448.0 * (t + 1);  // scale t + 1
+  const HostTensor hidden = HostTensor::of(DType::kBFloat16, {3, 128}, rows);
+  HostTensor permuted(DType::kFloat8E4M3, {8, 128});
+  HostTensor scales(DType::kFloat32, {8, 1});
+  fill(permuted, 3.0);
+  fill(scales, -7.0);
+  DispatchBuffers b = make_buffers(2, 8, 3, 2);
+  dispatch(plan, ids, 2, b.maps(), hidden, permuted, scales);
+  const DispatchResult r = b.result();
+  EXPECT_EQ(r.offsets, (std::vector<double>{0, 2, 4}));
+  EXPECT_EQ(r.row_to_slot, (std::vector<double>{0, 5, 4, -1, -1, -1, -1, -1}));
+  EXPECT_EQ(scales.values(), (std::vector<double>{1, 3, 3, 1, -7, -7, -7, -7}));
+  EXPECT_EQ(permuted.at({0, 0}), 448.0);
+  EXPECT_EQ(permuted.at({2, 0}), 448.0);
+  for (int64_t h = 0; h < 128; ++h) {
+    EXPECT_EQ(permuted.at({3, h}), 0.0) << "padding row, column " << h;
+    for (int64_t row = 4; row < 8; ++row) EXPECT_EQ(permuted.at({row, h}), 3.0) << "tail row " << row;
+  }
 }
 
 TEST(ReferenceDispatch, Fp8Group128QuantizesEachGroupWithItsOwnScale) {
@@ -110,6 +142,7 @@ TEST(ReferenceDispatch, Fp8Group128QuantizesEachGroupWithItsOwnScale) {
   const HostTensor hidden = HostTensor::of(DType::kFloat16, {1, 160}, row);
   HostTensor permuted(DType::kFloat8E4M3, {2, 160});
   HostTensor scales(DType::kFloat32, {2, 2});
+  fill(scales, -7.0);
   DispatchBuffers b = make_buffers(1, 2, 1, 1);
   dispatch(plan, ids, 2, b.maps(), hidden, permuted, scales);
   EXPECT_EQ(scales.values(), (std::vector<double>{2.0, static_cast<float>(0.5f / 448.0f), 1.0, 1.0}));
@@ -141,9 +174,11 @@ TEST(ReferenceDispatch, Fp8PerTokenWritesOneScalePerRow) {
   const HostTensor hidden = HostTensor::of(DType::kBFloat16, {2, 4}, {1, -2, 0.5, 4, 0, 0, 0, 0});
   HostTensor permuted(DType::kFloat8E4M3, {3, 4});
   HostTensor scales(DType::kFloat32, {3});
+  fill(scales, -7.0);
   DispatchBuffers b = make_buffers(2, 3, 2, 1);
   dispatch(plan, ids, 1, b.maps(), hidden, permuted, scales);
-  EXPECT_EQ(scales.values(), (std::vector<double>{4.0f / 448.0f, 1.0, 1.0}));  // zero row: scale 1
+  // Token 1's all-zero row: scale 1. Row 2 is past the segments: left as it was.
+  EXPECT_EQ(scales.values(), (std::vector<double>{4.0f / 448.0f, 1.0, -7.0}));
   EXPECT_EQ(permuted.at({0, 3}), 448.0);
   EXPECT_NEAR(permuted.at({0, 1}) * scales.at({0}), -2.0, 2.0 / 16);
 }
