@@ -84,7 +84,8 @@ def main():
                               max_num_tokens=max_tokens)
 
     print(f"{device}: H={H} I={I} E={E} top_k={K}, bf16 weights")
-    print(f"{'tokens':>7} {'max|diff|':>10} {'rel_l2':>9} {'fusedmoe us':>12} {'torch us':>10} {'speed-up':>8}")
+    print(f"{'tokens':>7} {'max|diff|':>10} {'rel_l2':>9} {'fusedmoe us':>12} {'torch us':>10} "
+          f"{'speed-up':>8}")
     for tokens in (int(t) for t in args.tokens.split(",")):
         x = torch.randn(tokens, H, generator=g).to(torch.bfloat16).to(device)
         logits = torch.randn(tokens, E, generator=g).to(device)

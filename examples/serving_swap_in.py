@@ -24,7 +24,7 @@ DEVICE = "cuda" if torch.cuda.is_available() and fusedmoe.cuda_device_info().ava
 
 
 def checkpoint_weights(experts=E, seed=0):
-    """What the engine loaded: w13 [E, 2I, H] with gate rows then up rows (HF / vLLM), w2 [E, H, I]."""
+    """What the engine loaded: w13 [E, 2I, H], gate rows then up rows (HF / vLLM); w2 [E, H, I]."""
     g = torch.Generator().manual_seed(seed)
     w13 = (torch.randn(experts, 2 * I, H, generator=g) / H ** 0.5).to(torch.bfloat16)
     w2 = (torch.randn(experts, H, I, generator=g) / I ** 0.5).to(torch.bfloat16)
@@ -50,7 +50,9 @@ class FusedMoEMethod:
         return self.layer.forward(hidden_states, router_logits, shared_output=shared_output)
 
     def apply_routed(self, hidden_states, topk_ids, topk_weights):
-        # Weights used as given: fold routed_scaling_factor into them yourself if you need it.
+        # The weights are used as given and the layer's routed_scaling_factor is applied once,
+        # in combine, as for fused. An engine whose router already folds the factor into its
+        # weights makes the layer with routed_scaling_factor=1.0.
         return self.layer.forward_routed(hidden_states, topk_ids, topk_weights)
 
 
@@ -67,9 +69,10 @@ def main():
     fused = method.apply(x, logits)
     print("fused   ", tuple(fused.shape), fused.dtype)
 
-    # 2. routed: the engine's own router; here it replays fusedmoe's routing, times the factor.
+    # 2. routed: the engine's own router; here it replays fusedmoe's routing (weights without
+    #    the factor, as routing returns them).
     ids, weights = method.layer.route(logits)
-    routed = method.apply_routed(x, ids, weights * 2.5)
+    routed = method.apply_routed(x, ids, weights)
     print("routed  ", "max |routed - fused| =", (routed.float() - fused.float()).abs().max().item())
 
     # 3. expert parallelism: two ranks of 8 experts each, ids stay global. Summing the ranks'
@@ -77,7 +80,7 @@ def main():
     shards = [FusedMoEMethod(w13[r * 8:(r + 1) * 8].clone(), w2[r * 8:(r + 1) * 8].clone(),
                              correction_bias=bias, local_offset=r * 8, num_local=8)
               for r in range(2)]
-    summed = sum(shard.apply_routed(x, ids, weights * 2.5).float() for shard in shards)
+    summed = sum(shard.apply_routed(x, ids, weights).float() for shard in shards)
     print("EP x2   ", "max |sum of ranks - fused| =", (summed - fused.float()).abs().max().item())
 
     # FlashInfer's runner, unchanged call: GEMM1 rows are [up; gate] in FlashInfer's convention,
@@ -89,7 +92,8 @@ def main():
         gemm2_weights=g2, num_experts=E, top_k=TOP_K, n_group=4, topk_group=2,
         intermediate_size=I, local_expert_offset=0, local_num_experts=E,
         routed_scaling_factor=2.5, routing_method_type=trtllm.RoutingMethodType.DeepSeekV3)
-    print("flashinfer-compatible", "max |out - fused| =", (out.float() - fused.float()).abs().max().item())
+    print("flashinfer-compatible", "max |out - fused| =",
+          (out.float() - fused.float()).abs().max().item())
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Sets everything up, builds everything (Release, Ninja) and runs the C++ test suites:
-#   label cpu: CPU reference, validation, the tool's helpers (run everywhere)
-#   label gpu: kernels against the CPU reference (each test skips, saying why, without an sm_90 GPU)
+# Sets everything up, builds everything (Release, Ninja; the Python extension too) and runs the
+# test suites:
+#   ctest label cpu: CPU reference, validation, the tool's helpers (run everywhere)
+#   ctest label gpu: kernels against the CPU reference (each skips, saying why, without an sm_90 GPU)
+#   pytest tests/python: the Python package over numpy (everywhere) and torch/CUDA (where present)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install_deps.sh
+bash scripts/install_python_deps.sh
+PY=$(scripts/python_env.sh)
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSEDMOE_BUILD_PYTHON=ON \
+  -DPython_EXECUTABLE="$PY"
 cmake --build build -j"${FUSEDMOE_BUILD_JOBS:-$(nproc)}"
 
 ctest --test-dir build --output-on-failure -L 'cpu|gpu'
@@ -21,3 +26,5 @@ if [ -n "$reason" ]; then
 else
   echo "test.sh: the $skipped GPU tests ran on this machine's GPU"
 fi
+
+"$PY" -m pytest tests/python -q -rs -p no:cacheprovider

@@ -47,7 +47,8 @@ from ._C import (
     query_support,
 )
 from . import host
-from .functional import DispatchResult, combine, dispatch, dispatch_rows, experts, fused, prepare_weights, route, routed
+from .functional import (DispatchResult, combine, dispatch, dispatch_rows, experts, fused,
+                         prepare_weights, route, routed)
 from .layer import MoELayer
 from .plan import make_plan
 from .weights import ExpertWeights

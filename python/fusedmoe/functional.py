@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional, Tuple
 
 from . import _C
-from ._arrays import ceil_div, dtype_of, empty, shape_of, stream_of, to_c, workspace as alloc_workspace
+from ._arrays import ceil_div, dtype_of, empty, shape_of, stream_of, to_c
+from ._arrays import workspace as alloc_workspace
 from ._C import ActivationQuant, DType, ExpertInputLayout, MoeConfig, MoePlan
 from .plan import backend_for
 from .weights import ExpertWeights

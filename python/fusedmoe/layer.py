@@ -1,14 +1,14 @@
-"""MoELayer: one MoE layer's plan, prepared weights and workspace, with the calls serving code makes.
+"""MoELayer: a MoE layer's plan, prepared weights and workspace, with the calls serving code makes.
 
     layer = fusedmoe.MoELayer(moe, weights, routing, correction_bias=bias, max_num_tokens=8192)
     out = layer.forward(hidden_states, router_logits)              # fused: logits in
     out = layer.forward_routed(hidden_states, topk_ids, topk_weights)  # routed: your own router
 
 Weights are converted once, here, into the backend's layout (in place, bounded scratch), and the
-workspace is allocated once. Torch tensors go through the torch.ops.fusedmoe custom ops
-(torch.compile and CUDA graphs see opaque ops with known shapes); numpy arrays call the
-extension directly. The backend follows the weights' device: CUDA -> sm90 kernels, CPU -> the
-reference.
+workspace is allocated once. Under torch.compile (and for fake tensors) calls go through the
+torch.ops.fusedmoe custom ops, opaque ops with known shapes; eager calls, torch or numpy, call the
+extension directly (CUDA graph capture records the same kernels either way). The backend
+follows the weights' device: CUDA -> sm90 kernels, CPU -> the reference.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ else:
 
 
 def _use_ops(x: Any) -> bool:
-    return _ops is not None and _ops.is_tensor(x)
+    return _ops is not None and _ops.wanted(x)
 
 
 class MoELayer:
@@ -43,7 +43,8 @@ class MoELayer:
                  prepare: bool = True, tactic: Optional[int] = None):
         self.moe = moe
         self.routing = routing if routing is not None else RoutingConfig()
-        self.backend: Backend = as_backend(backend) if backend is not None else backend_for(weights.w13)
+        self.backend: Backend = (as_backend(backend) if backend is not None
+                                 else backend_for(weights.w13))
         self.plan = make_plan(moe, self.routing, backend=self.backend,
                               max_num_tokens=max_num_tokens, tactic=tactic)
         if prepare and weights.layout == WeightLayout.CHECKPOINT:
@@ -60,15 +61,18 @@ class MoELayer:
         """Fused: routing (with the layer's biases) + experts + combine. routed_experts_out
         (int16/int32 [M, top_k]) captures the chosen global expert ids."""
         if _use_ops(hidden_states):
-            return _ops.fused(hidden_states, router_logits, shared_output, routed_experts_out,
-                              self.handle)
+            if routed_experts_out is None:
+                return _ops.fused(hidden_states, router_logits, shared_output, self.handle)
+            return _ops.fused_capture(hidden_states, router_logits, shared_output,
+                                      routed_experts_out, self.handle)
         return self._run_fused(hidden_states, router_logits, shared_output, routed_experts_out)
 
     __call__ = forward
 
     def forward_routed(self, hidden_states: Any, topk_ids: Any, topk_weights: Any, *,
                        shared_output: Any = None) -> Any:
-        """Routed: your router's global ids (-1 = none) and weights, used as given."""
+        """Routed: your router's global ids (-1 = none) and weights, used as given; the layer's
+        routed_scaling_factor (RoutingConfig) is applied once, in combine, as for forward."""
         if _use_ops(hidden_states):
             return _ops.routed(hidden_states, topk_ids, topk_weights, shared_output, self.handle)
         return self._run_routed(hidden_states, topk_ids, topk_weights, shared_output)
@@ -76,7 +80,9 @@ class MoELayer:
     # ---- modular stages (expert parallelism: route -> dispatch -> all-to-all -> experts ...) --
     def route(self, router_logits: Any, *, routed_experts_out: Any = None) -> Tuple[Any, Any]:
         if _use_ops(router_logits):
-            return _ops.route(router_logits, routed_experts_out, self.handle)
+            if routed_experts_out is None:
+                return _ops.route(router_logits, self.handle)
+            return _ops.route_capture(router_logits, routed_experts_out, self.handle)
         return self._run_route(router_logits, routed_experts_out)
 
     def dispatch(self, topk_ids: Any, *, hidden_states: Any = None, row_alignment: int = 1,

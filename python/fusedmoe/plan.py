@@ -24,7 +24,7 @@ def as_backend(backend: Union[Backend, str]) -> Backend:
 
 
 def backend_for(tensor: Any) -> Backend:
-    """The backend that runs on `tensor`'s device: CUDA tensors -> sm90 kernels, else the reference."""
+    """The backend for `tensor`'s device: CUDA tensors -> sm90 kernels, else the reference."""
     return Backend.CUDA_SM90 if is_cuda(tensor) else Backend.CPU_REFERENCE
 
 

@@ -14,7 +14,7 @@ from ._C import WeightLayout
 
 @dataclasses.dataclass
 class ExpertWeights:
-    w13: Any                        # gated [E_l, 2I, H] (rows per MoeConfig.gate_up_layout) or [E_l, I, H]
+    w13: Any                        # gated [E_l, 2I, H] (row order: gate_up_layout) or [E_l, I, H]
     w2: Any                         # [E_l, H, I]
     w13_scale: Optional[Any] = None
     w2_scale: Optional[Any] = None

@@ -164,8 +164,9 @@ def test_routing_replay_out_rows_and_output(bf16_layer):
 
 # ---- expert parallelism: global ids, local_expert_offset ----------------------------------------
 def test_local_expert_offset_with_global_ids(bf16_layer):
-    shard = dict(bf16_layer, w13=fusedmoe.TypedArray(bf16_layer["w13"].array[4:], fusedmoe.DType.BFLOAT16),
-                 w2=fusedmoe.TypedArray(bf16_layer["w2"].array[4:], fusedmoe.DType.BFLOAT16))
+    bf16_type = fusedmoe.DType.BFLOAT16
+    shard = dict(bf16_layer, w13=fusedmoe.TypedArray(bf16_layer["w13"].array[4:], bf16_type),
+                 w2=fusedmoe.TypedArray(bf16_layer["w2"].array[4:], bf16_type))
     out = bf16_call(shard, routing_method_type=1, local_expert_offset=4, local_num_experts=4)
     ids, weights = ref.route_topk_softmax(bf16_layer["logits"], K)
     expected = ref.moe(values(shard["x"]), ids, weights, values(shard["w13"]),
@@ -258,7 +259,8 @@ def test_relu2_non_gated(rng):
 def test_swiglu_oai_parameters_must_agree_across_experts(bf16_layer):
     alpha = np.full(E, 1.702, np.float32)
     out = bf16_call(bf16_layer, routing_method_type=1, gemm1_alpha=alpha,
-                    gemm1_beta=np.ones(E, np.float32), gemm1_clamp_limit=np.full(E, 7.0, np.float32))
+                    gemm1_beta=np.ones(E, np.float32),
+                    gemm1_clamp_limit=np.full(E, 7.0, np.float32))
     assert out.shape == (T, H)
     alpha[3] = 1.0
     with pytest.raises(fusedmoe.UnsupportedError, match="argument 'gemm1_alpha'"):

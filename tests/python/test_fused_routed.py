@@ -107,9 +107,8 @@ def test_weight_errors_name_the_argument(rng):
 def test_moe_layer_forward_and_forward_routed(rng):
     layer = random_layer(rng)
     logits = rng.standard_normal((5, 8)).astype(np.float32)
-    moe_layer = fusedmoe.MoELayer(layer.moe, layer.weights(),
-                                  fusedmoe.RoutingConfig(method=fusedmoe.RoutingMethod.TOPK_SOFTMAX),
-                                  max_num_tokens=16)
+    routing = fusedmoe.RoutingConfig(method=fusedmoe.RoutingMethod.TOPK_SOFTMAX)
+    moe_layer = fusedmoe.MoELayer(layer.moe, layer.weights(), routing, max_num_tokens=16)
     assert moe_layer.backend == fusedmoe.Backend.CPU_REFERENCE
     out = moe_layer.forward(layer.x, logits)
     ids, w = ref.route_topk_softmax(logits, 2)

@@ -61,7 +61,7 @@ def test_bf16_torch_tensors_match_numpy():
     np.testing.assert_allclose(weights.numpy(), expected[1], rtol=1e-5)
 
 
-def test_layer_forward_on_cpu_tensors_goes_through_the_ops():
+def test_layer_forward_on_cpu_torch_tensors():
     layer = cpu_layer(fusedmoe.RoutingConfig(method=RM.TOPK_SOFTMAX))
     x = torch.randn(6, H).to(torch.bfloat16)
     logits = torch.randn(6, E)
@@ -105,14 +105,18 @@ def test_custom_ops_pass_opcheck():
     maps = layer.dispatch(ids, hidden_states=x)
     rows = layer.experts(maps.permuted_hidden, expert_offsets=maps.expert_offsets)
     checks = [
-        (torch.ops.fusedmoe.route.default, (logits, torch.zeros(5, K, dtype=torch.int32),
-                                            layer.handle)),
+        (torch.ops.fusedmoe.route.default, (logits, layer.handle)),
+        (torch.ops.fusedmoe.route_capture.default, (logits, torch.zeros(5, K, dtype=torch.int32),
+                                                    layer.handle)),
         (torch.ops.fusedmoe.dispatch.default, (ids, x, 4, True, layer.handle)),
         (torch.ops.fusedmoe.experts.default, (maps.permuted_hidden, None, maps.expert_offsets,
                                               None, None, 0, layer.handle)),
         (torch.ops.fusedmoe.combine.default, (rows, maps.slot_to_row, weights, None,
                                               layer.handle)),
-        (torch.ops.fusedmoe.fused.default, (x, logits, None, None, layer.handle)),
+        (torch.ops.fusedmoe.fused.default, (x, logits, None, layer.handle)),
+        (torch.ops.fusedmoe.fused_capture.default, (x, logits, None,
+                                                    torch.zeros(5, K, dtype=torch.int16),
+                                                    layer.handle)),
         (torch.ops.fusedmoe.routed.default, (x, ids, weights, None, layer.handle)),
     ]
     for op, args in checks:
@@ -140,7 +144,7 @@ def test_torch_compile_of_a_model_with_the_layer_on_cpu():
         assert torch.equal(compiled(x), eager)
 
 
-# ---- CUDA ------------------------------------------------------------------------------------------
+# ---- CUDA ---------------------------------------------------------------------------------------
 def require(entry, routing=None, **kwargs):
     support = cuda_supports(entry, routing, **kwargs)
     if not support:
@@ -322,6 +326,36 @@ def test_cuda_torch_compile(mode):
         compiled = torch.compile(model, fullgraph=True, mode=mode)
         for _ in range(3):  # reduce-overhead records a CUDA graph after warm-up runs
             assert torch.equal(compiled(x), eager)
+
+
+class CapturingModel(torch.nn.Module):
+    """Records its routing decisions in a buffer, as RL routing replay does."""
+
+    def __init__(self, layer, tokens):
+        super().__init__()
+        self.router = torch.nn.Linear(H, E, bias=False)
+        self.register_buffer("replay", torch.zeros(tokens, K, dtype=torch.int16))
+        self.moe = layer
+
+    def forward(self, x):
+        return self.moe.forward(x, self.router(x.float()), routed_experts_out=self.replay)
+
+
+@cuda_only
+def test_cuda_torch_compile_with_routing_capture():
+    require(EP.FUSED)
+    layer, _ = cuda_layer()
+    model = CapturingModel(layer, 24).cuda()
+    x = torch.randn(24, H, device="cuda").to(torch.bfloat16)
+    with torch.inference_mode():
+        eager = model(x)
+        expected_ids = model.replay.clone()
+        model.replay.zero_()
+        compiled = torch.compile(model, fullgraph=True)
+        assert torch.equal(compiled(x), eager)
+        assert torch.equal(model.replay, expected_ids)
+        ids, _ = layer.route(model.router(x.float()))
+        assert torch.equal(expected_ids.to(torch.int32), ids)
 
 
 def fp8_block_weights(experts):

@@ -144,7 +144,9 @@ def _to_bf16(values: Any) -> Any:
 
 def _fp8_to_bf16(hidden_states: Any) -> Any:
     """e4m3 -> bf16 is exact (3 mantissa bits fit in 7; the range fits)."""
-    return _to_bf16(hidden_states.float() if is_torch(hidden_states) else host.to_float32(hidden_states))
+    if is_torch(hidden_states):
+        return _to_bf16(hidden_states.float())
+    return _to_bf16(host.to_float32(hidden_states))
 
 
 def _dequantize_groups(hidden_states: Any, hidden_states_scale: Any) -> Any:
