@@ -8,10 +8,6 @@
 //                    row_alignment 16 into the smallest buffer validation allows (M*k + E*15 rows,
 //                    every unused row zeroed as the contract says), and "align1": row_alignment 1
 //                    into exactly M*k rows (nothing to zero)
-//   route+dispatch fused(...)  M <= 64 only: cuda::route_and_dispatch (internal; what the fused
-//                    pipeline runs), routing and the maps in one single-block launch, then the
-//                    gather: "(maps)" maps only at row_alignment 16 (beside route+maps), the gather
-//                    at row_alignment 16, and "align1" (beside the two-call rows of the same names)
 //   combine          moe_combine of [R, H] bf16 expert rows with fp32 weights (+ rsf)
 //
 // Timing: each measured sequence is captured in a CUDA graph holding `unroll` back-to-back copies;
@@ -36,7 +32,6 @@
 #include <string>
 #include <vector>
 
-#include "core/cuda_backend.h"
 #include "core/limits.h"
 #include "fusedmoe/moe.h"
 
@@ -244,22 +239,6 @@ class Bench {
       moe_dispatch(plan, ids_view, 1, tight_maps, hidden.view(DType::kBFloat16, {M, H}), tight_permuted,
                    tight_scales, ws, stream_);
     };
-    // Routing and dispatch through the fused pipeline's internal entry (one launch less).
-    const TensorView weights_view = weights.view(DType::kFloat32, {M, k});
-    auto fused_maps = [&] {
-      cuda::route_and_dispatch(plan, routing, ids_view, weights_view, alignment, maps, TensorView{},
-                               TensorView{}, TensorView{}, ws, stream_);
-    };
-    auto fused_gather = [&] {
-      cuda::route_and_dispatch(plan, routing, ids_view, weights_view, alignment, maps,
-                               hidden.view(DType::kBFloat16, {M, H}), permuted_view, scale_view, ws,
-                               stream_);
-    };
-    auto fused_gather_tight = [&] {
-      cuda::route_and_dispatch(plan, routing, ids_view, weights_view, 1, tight_maps,
-                               hidden.view(DType::kBFloat16, {M, H}), tight_permuted, tight_scales,
-                               ws, stream_);
-    };
     CombineInputs combine_inputs;
     combine_inputs.expert_output = expert_output.view(DType::kBFloat16, {R, H});
     combine_inputs.slot_to_row = slot_to_row.view(DType::kInt32, {M, k});
@@ -284,7 +263,7 @@ class Bench {
       row.gbps = bytes > 0 ? bytes / (row.us * 1e-6) / 1e9 : 0.0;
       row.percent_of_read = bytes > 0 ? 100.0 * row.gbps / read_gbps : 0.0;
       rows.push_back(row);
-      std::printf("%-14s %-32s M=%-6lld %10.2f us  latency %9.2f us  %8.1f GB/s  %5.1f%% of read\n",
+      std::printf("%-14s %-24s M=%-6lld %10.2f us  latency %9.2f us  %8.1f GB/s  %5.1f%% of read\n",
                   row.model.c_str(), row.stage.c_str(), static_cast<long long>(M), row.us, row.latency_us,
                   row.gbps, row.percent_of_read);
       std::fflush(stdout);
@@ -295,12 +274,6 @@ class Bench {
     add(fp8 ? "route+dispatch(fp8-g128)" : "route+dispatch(bf16)", [&] { route(); gather(); }, gather_bytes);
     add(fp8 ? "route+dispatch(fp8)align1" : "route+dispatch(bf16)align1", [&] { route(); gather_tight(); },
         gather_bytes);
-    if (small) {
-      add("route+dispatch fused(maps)", fused_maps, 0);
-      add(fp8 ? "route+dispatch fused(fp8-g128)" : "route+dispatch fused(bf16)", fused_gather, gather_bytes);
-      add(fp8 ? "route+dispatch fused(fp8)align1" : "route+dispatch fused(bf16)align1", fused_gather_tight,
-          gather_bytes);
-    }
     const double combine_bytes = static_cast<double>(M) * k * H * 2 + static_cast<double>(M) * H * 2;
     add("combine", combine, combine_bytes);
   }

@@ -20,13 +20,6 @@ void route(const MoePlan& plan, const RoutingInputs& inputs, TensorView topk_ids
 void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
               const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
               TensorView permuted_hidden_scale, Workspace workspace, Stream stream);
-// route then dispatch, bitwise the same outputs as the two calls; for decode batches routing and
-// the maps share one launch (src/dispatch/route_and_dispatch.cu). Internal: the fused pipeline.
-void route_and_dispatch(const MoePlan& plan, const RoutingInputs& routing_inputs,
-                        TensorView topk_ids, TensorView topk_weights, int32_t row_alignment,
-                        const DispatchMaps& maps, TensorView hidden_states,
-                        TensorView permuted_hidden, TensorView permuted_hidden_scale,
-                        Workspace workspace, Stream stream);
 void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output, Stream stream);
 void experts(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeights& weights,
              TensorView expert_output, Workspace workspace, Stream stream);

@@ -1,6 +1,5 @@
 // cuda::fused and cuda::routed: route -> dispatch -> experts -> combine, each stage through its
-// own entry (src/routing, src/dispatch, src/gemm/sm90, src/combine); see cuda_pipeline.h. The fused
-// entry routes and dispatches through cuda::route_and_dispatch (one launch less at decode sizes).
+// own entry (src/routing, src/dispatch, src/gemm/sm90, src/combine); see cuda_pipeline.h.
 //
 // The router weight multiplies in combine (fp32, before the slot sum), or, for
 // RouterWeightApply::kOnInput, the permuted expert input before GEMM1 (combine then sums with
@@ -75,42 +74,25 @@ class PipelineBuffers {
   Device device_;
 };
 
-// The dispatch outputs of one call inside the workspace: maps and the bf16 permuted rows.
-struct DispatchViews {
-  DispatchMaps maps;
-  TensorView permuted;
-};
-
-DispatchViews dispatch_views(const MoePlan& plan, const PipelineBuffers& buffers, int64_t tokens) {
+// Dispatch -> experts -> combine, from ids and weights already in place.
+void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, TensorView hidden,
+                       const ExpertWeights& weights, TensorView topk_ids, TensorView topk_weights,
+                       TensorView shared_output, TensorView output, Stream stream) {
   const MoeConfig& moe = plan.moe;
+  const int64_t tokens = hidden.shape[0];
   const int64_t rows = tokens * moe.top_k;
   const int64_t local = moe.local_experts();
   const PipelineLayout& layout = buffers.layout();
-  DispatchViews views;
-  views.maps.expert_offsets = buffers.view(layout.expert_offsets, DType::kInt32, {local + 1});
-  views.maps.expert_counts = buffers.view(layout.expert_counts, DType::kInt32, {local});
-  views.maps.row_to_slot = buffers.view(layout.row_to_slot, DType::kInt32, {rows});
-  views.maps.slot_to_row = buffers.view(layout.slot_to_row, DType::kInt32, {tokens, moe.top_k});
-  views.permuted = buffers.view(layout.permuted_hidden, DType::kBFloat16, {rows, moe.hidden_size});
-  return views;
-}
 
-Workspace stage_workspace(const PipelineBuffers& buffers) {
-  return Workspace{buffers.at(buffers.layout().stage_workspace),
-                   buffers.layout().stage_workspace_bytes};
-}
-
-// Experts -> combine, from the dispatch outputs and the router weights already in place.
-void run_after_dispatch(const MoePlan& plan, const PipelineBuffers& buffers,
-                        const DispatchViews& views, const ExpertWeights& weights,
-                        TensorView topk_weights, TensorView shared_output, TensorView output,
-                        Stream stream) {
-  const MoeConfig& moe = plan.moe;
-  const int64_t rows = views.maps.row_to_slot.shape[0];
-  const int64_t local = moe.local_experts();
-  const PipelineLayout& layout = buffers.layout();
-  const DispatchMaps& maps = views.maps;
-  const TensorView& permuted = views.permuted;
+  DispatchMaps maps;
+  maps.expert_offsets = buffers.view(layout.expert_offsets, DType::kInt32, {local + 1});
+  maps.expert_counts = buffers.view(layout.expert_counts, DType::kInt32, {local});
+  maps.row_to_slot = buffers.view(layout.row_to_slot, DType::kInt32, {rows});
+  maps.slot_to_row = buffers.view(layout.slot_to_row, DType::kInt32, {tokens, moe.top_k});
+  const TensorView permuted =
+      buffers.view(layout.permuted_hidden, DType::kBFloat16, {rows, moe.hidden_size});
+  const Workspace stage_workspace{buffers.at(layout.stage_workspace), layout.stage_workspace_bytes};
+  dispatch(plan, topk_ids, 1, maps, hidden, permuted, TensorView{}, stage_workspace, stream);
 
   sm90::ExpertRows expert_rows;
   expert_rows.layout = sm90::GroupRows::kOffsets;
@@ -175,24 +157,19 @@ void fused(const MoePlan& plan, const FusedInputs& inputs, const ExpertWeights& 
       buffers.view(buffers.layout().topk_ids, DType::kInt32, {tokens, plan.moe.top_k});
   const TensorView topk_weights =
       buffers.view(buffers.layout().topk_weights, DType::kFloat32, {tokens, plan.moe.top_k});
-  // Routing and the dispatch maps share one launch for decode batches.
-  const DispatchViews views = dispatch_views(plan, buffers, tokens);
-  route_and_dispatch(plan, inputs.routing, topk_ids, topk_weights, 1, views.maps,
-                     inputs.hidden_states, views.permuted, TensorView{}, stage_workspace(buffers),
-                     stream);
-  run_after_dispatch(plan, buffers, views, weights, topk_weights, inputs.shared_output, output,
-                     stream);
+  const Workspace stage_workspace{buffers.at(buffers.layout().stage_workspace),
+                                  buffers.layout().stage_workspace_bytes};
+  route(plan, inputs.routing, topk_ids, topk_weights, stage_workspace, stream);
+  run_after_routing(plan, buffers, inputs.hidden_states, weights, topk_ids, topk_weights,
+                    inputs.shared_output, output, stream);
 }
 
 void routed(const MoePlan& plan, const RoutedInputs& inputs, const ExpertWeights& weights,
             TensorView output, Workspace workspace, Stream stream) {
   check_pipeline_supported(plan, inputs.hidden_states, weights);
   const PipelineBuffers buffers(plan, workspace, inputs.hidden_states.device);
-  const DispatchViews views = dispatch_views(plan, buffers, inputs.hidden_states.shape[0]);
-  dispatch(plan, inputs.topk_ids, 1, views.maps, inputs.hidden_states, views.permuted,
-           TensorView{}, stage_workspace(buffers), stream);
-  run_after_dispatch(plan, buffers, views, weights, inputs.topk_weights, inputs.shared_output,
-                     output, stream);
+  run_after_routing(plan, buffers, inputs.hidden_states, weights, inputs.topk_ids,
+                    inputs.topk_weights, inputs.shared_output, output, stream);
 }
 
 }  // namespace fusedmoe::cuda

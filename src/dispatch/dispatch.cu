@@ -1,8 +1,7 @@
 // cuda::dispatch: unpacks the validated views of moe_dispatch and sequences the dispatch kernels
 // (see dispatch_kernels.h). Everything is enqueued on `stream`; the only scratch memory is the
 // multi-tile histogram in the caller's workspace, sized by dispatch_workspace_bytes() from
-// plan.options.max_num_tokens. The parameter builders (dispatch_params.h) are shared with
-// cuda::route_and_dispatch.
+// plan.options.max_num_tokens.
 #include <algorithm>
 #include <string>
 
@@ -10,7 +9,6 @@
 #include "core/cuda_backend.h"
 #include "core/cuda_launch.h"
 #include "dispatch/dispatch_kernels.h"
-#include "dispatch/dispatch_params.h"
 
 namespace fusedmoe::cuda {
 
@@ -20,8 +18,9 @@ size_t dispatch_workspace_bytes(int64_t max_tokens, int32_t top_k, int32_t local
   return static_cast<size_t>(dispatch_num_tiles(slots)) * local_experts * sizeof(int32_t);
 }
 
-DispatchMapsParams dispatch_maps_params(const MoePlan& plan, TensorView topk_ids,
-                                        int32_t row_alignment, const DispatchMaps& maps) {
+void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
+              const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
+              TensorView permuted_hidden_scale, Workspace workspace, Stream stream) {
   const int32_t local_experts = plan.moe.local_experts();
   if (local_experts > kMaxDispatchLocalExperts) {
     detail::throw_unsupported("CUDA dispatch handles at most " +
@@ -41,21 +40,34 @@ DispatchMapsParams dispatch_maps_params(const MoePlan& plan, TensorView topk_ids
   maps_params.row_to_slot = static_cast<int32_t*>(maps.row_to_slot.data);
   maps_params.slot_to_row = static_cast<int32_t*>(maps.slot_to_row.data);
   maps_params.slot_to_row_stride = maps.slot_to_row.stride(0);
-  return maps_params;
-}
+  const int64_t rows = maps.row_to_slot.size(0);
+  const int64_t slots = static_cast<int64_t>(maps_params.num_tokens) * maps_params.top_k;
 
-bool single_tile_fills_rows(const DispatchMaps& maps, TensorView permuted_hidden) {
-  return !permuted_hidden.defined() && maps.row_to_slot.size(0) <= kSingleTileFillRows;
-}
+  const bool gather = permuted_hidden.defined();
+  if (slots <= kTileSlots) {
+    const bool fill_in_maps_kernel = !gather && rows <= kSingleTileFillRows;
+    if (fill_in_maps_kernel) maps_params.fill_rows = static_cast<int32_t>(rows);
+    launch_dispatch_maps_single_tile(maps_params, stream);
+    if (fill_in_maps_kernel) return;
+  } else {
+    const size_t needed = dispatch_workspace_bytes(maps_params.num_tokens, maps_params.top_k,
+                                                   local_experts);
+    if (workspace.bytes < needed || workspace.data == nullptr) {
+      detail::throw_invalid("workspace.bytes",
+                            "at least " + std::to_string(needed) + " for " +
+                                std::to_string(maps_params.num_tokens) + " tokens",
+                            std::to_string(workspace.bytes));
+    }
+    maps_params.tile_counts = static_cast<int32_t*>(workspace.data);
+    launch_expert_tile_histogram(maps_params, stream);
+    launch_expert_offsets_scan(maps_params, stream);
+    launch_dispatch_maps_scatter(maps_params, stream);
+  }
 
-// Unused rows: row_to_slot = -1; when gathering, token rows copied and segment padding zeroed.
-// The tail past the last segment keeps whatever permuted_hidden held.
-void launch_dispatch_permute(const MoePlan& plan, const DispatchMapsParams& maps_params,
-                             const DispatchMaps& maps, TensorView hidden_states,
-                             TensorView permuted_hidden, TensorView permuted_hidden_scale,
-                             Stream stream) {
+  // Unused rows: row_to_slot = -1; when gathering, token rows copied and segment padding zeroed.
+  // The tail past the last segment keeps whatever permuted_hidden held.
   PermuteRowsParams permute;
-  permute.gather = permuted_hidden.defined();
+  permute.gather = gather;
   permute.hidden = hidden_states.data;
   permute.element = hidden_states.dtype == DType::kFloat16 ? PermuteElement::kFloat16
                                                            : PermuteElement::kBFloat16;
@@ -72,43 +84,15 @@ void launch_dispatch_permute(const MoePlan& plan, const DispatchMapsParams& maps
   permute.num_tokens = maps_params.num_tokens;
   permute.top_k = maps_params.top_k;
   permute.hidden_size = permute.gather ? static_cast<int32_t>(permuted_hidden.size(1)) : 0;
-  permute.rows = static_cast<int32_t>(maps.row_to_slot.size(0));
-  permute.local_experts = maps_params.local_experts;
-  permute.row_alignment = maps_params.row_alignment;
+  permute.rows = static_cast<int32_t>(rows);
+  permute.local_experts = local_experts;
+  permute.row_alignment = row_alignment;
   permute.expert_offsets = maps_params.expert_offsets;
   permute.expert_counts = maps_params.expert_counts;
   permute.slot_to_row = maps_params.slot_to_row;
   permute.slot_to_row_stride = maps_params.slot_to_row_stride;
   permute.row_to_slot = maps_params.row_to_slot;
   launch_permute_rows(permute, stream);
-}
-
-void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
-              const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
-              TensorView permuted_hidden_scale, Workspace workspace, Stream stream) {
-  DispatchMapsParams maps_params = dispatch_maps_params(plan, topk_ids, row_alignment, maps);
-  const int64_t slots = static_cast<int64_t>(maps_params.num_tokens) * maps_params.top_k;
-  if (slots <= kTileSlots) {
-    const bool fill_in_maps_kernel = single_tile_fills_rows(maps, permuted_hidden);
-    if (fill_in_maps_kernel) maps_params.fill_rows = static_cast<int32_t>(maps.row_to_slot.size(0));
-    launch_dispatch_maps_single_tile(maps_params, stream);
-    if (fill_in_maps_kernel) return;
-  } else {
-    const size_t needed = dispatch_workspace_bytes(maps_params.num_tokens, maps_params.top_k,
-                                                   maps_params.local_experts);
-    if (workspace.bytes < needed || workspace.data == nullptr) {
-      detail::throw_invalid("workspace.bytes",
-                            "at least " + std::to_string(needed) + " for " +
-                                std::to_string(maps_params.num_tokens) + " tokens",
-                            std::to_string(workspace.bytes));
-    }
-    maps_params.tile_counts = static_cast<int32_t*>(workspace.data);
-    launch_expert_tile_histogram(maps_params, stream);
-    launch_expert_offsets_scan(maps_params, stream);
-    launch_dispatch_maps_scatter(maps_params, stream);
-  }
-  launch_dispatch_permute(plan, maps_params, maps, hidden_states, permuted_hidden,
-                          permuted_hidden_scale, stream);
 }
 
 }  // namespace fusedmoe::cuda

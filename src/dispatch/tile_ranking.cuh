@@ -44,19 +44,17 @@ __device__ __forceinline__ int64_t tile_slot(int64_t tile_begin, int chunks, int
   return tile_begin + (static_cast<int64_t>(warp) * chunks + chunk) * 32 + lane;
 }
 
-// Ranks the slots of the tile starting at `tile_begin`. kWarps: the warps of the block (blockDim.x
-// == 32 * kWarps). warp_counts: shared [kWarps * local_experts]; on return warp_counts[w * E_l + e]
-// holds the number of expert-e slots in warps < w, and tile_total[e] (shared [local_experts]) the
-// tile's count of expert e. Block-wide: every thread of the block must call it. The ranks do not
-// depend on kWarps or chunks: a slot's rank is the count of earlier same-expert slots.
-template <int kWarps = kDispatchWarps>
+// Ranks the slots of the tile starting at `tile_begin`. warp_counts: shared [kDispatchWarps *
+// local_experts]; on return warp_counts[w * E_l + e] holds the number of expert-e slots in warps
+// < w, and tile_total[e] (shared [local_experts]) the tile's count of expert e. Block-wide: every
+// thread of the block must call it.
 __device__ __forceinline__ void rank_tile_slots(const DispatchMapsParams& p, int64_t tile_begin,
                                                 int chunks, int64_t num_slots, int* warp_counts,
                                                 int* tile_total, TileSlots& slots) {
   const int local_experts = p.local_experts;
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
-  for (int i = threadIdx.x; i < kWarps * local_experts; i += blockDim.x) warp_counts[i] = 0;
+  for (int i = threadIdx.x; i < kDispatchWarps * local_experts; i += blockDim.x) warp_counts[i] = 0;
   __syncthreads();
 
   int* my_counts = warp_counts + warp * local_experts;
@@ -85,7 +83,7 @@ __device__ __forceinline__ void rank_tile_slots(const DispatchMapsParams& p, int
   for (int e = threadIdx.x; e < local_experts; e += blockDim.x) {
     int running = 0;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
+    for (int w = 0; w < kDispatchWarps; ++w) {
       const int count = warp_counts[w * local_experts + e];
       warp_counts[w * local_experts + e] = running;
       running += count;

@@ -1,15 +1,13 @@
-// cuda::route: unpacks the validated views of moe_route (topk_routing_params, also used by
-// cuda::route_and_dispatch) and enqueues the top-k routing kernel (src/routing/sm90_topk_routing.cu).
-// No sync, no allocation; the workspace is not needed.
+// cuda::route: unpacks the validated views of moe_route and enqueues the top-k routing kernel
+// (src/routing/sm90_topk_routing.cu). No sync, no allocation; the workspace is not needed.
 #include "core/check.h"
 #include "core/cuda_backend.h"
 #include "routing/routing_kernels.h"
-#include "routing/routing_params.h"
 
 namespace fusedmoe::cuda {
 
-TopKRoutingParams topk_routing_params(const MoePlan& plan, const RoutingInputs& inputs,
-                                      TensorView topk_ids, TensorView topk_weights) {
+void route(const MoePlan& plan, const RoutingInputs& inputs, TensorView topk_ids,
+           TensorView topk_weights, Workspace, Stream stream) {
   if (!topk_routing_supports(plan.moe.num_experts, plan.moe.top_k)) {
     detail::throw_unsupported("CUDA routing needs 1 <= top_k <= min(32, num_experts) and "
                               "num_experts <= 1024");
@@ -42,12 +40,7 @@ TopKRoutingParams topk_routing_params(const MoePlan& plan, const RoutingInputs& 
     params.routed_experts_int16 = inputs.routed_experts_out.dtype == DType::kInt16;
     params.routed_experts_row_stride = inputs.routed_experts_out.stride(0);
   }
-  return params;
-}
-
-void route(const MoePlan& plan, const RoutingInputs& inputs, TensorView topk_ids,
-           TensorView topk_weights, Workspace, Stream stream) {
-  launch_topk_routing(topk_routing_params(plan, inputs, topk_ids, topk_weights), stream);
+  launch_topk_routing(params, stream);
 }
 
 }  // namespace fusedmoe::cuda
