@@ -48,7 +48,8 @@ struct PlanOptions {
   // E_l * 255 rows. >= 1 for kCudaSm90; 0 means no bound for kCpuReference.
   int32_t max_num_tokens = 0;
   CombineMode combine_mode = CombineMode::kDeterministic;
-  // -1: the heuristic default tactic, right for every shape. >= 0 forces a tactic (tuning).
+  // -1: the heuristic default tactic. >= 0 would force a tactic (tuning); this build has one
+  // tactic per path, so make_plan refuses >= 0 with kUnsupported rather than ignore it.
   int32_t tactic = -1;
 };
 

@@ -213,6 +213,12 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
                                                         : "0 = no bound for the cpu reference");
   check_int_range(options.tactic, join(prefix, "tactic"), -1, std::numeric_limits<int32_t>::max(),
                   "-1 = heuristic default");
+  // A forced tactic that nothing would honour must not pass silently.
+  if (options.tactic >= 0) {
+    throw_unsupported(join(prefix, "tactic") + " = " + std::to_string(options.tactic) +
+                      ": this build has one tactic per path, the heuristic default (-1); forced "
+                      "tactics arrive with the tuning pass");
+  }
   if (static_cast<long long>(options.max_num_tokens) * moe.top_k >
       std::numeric_limits<int32_t>::max()) {
     throw_invalid(join(prefix, "max_num_tokens"),

@@ -39,12 +39,13 @@ TEST(Plan, CudaPlanNeedsAtLeastOneToken) {
   expect_invalid([] { cuda_plan(small_moe(), {}, 0); }, {"'options.max_num_tokens'", "got 0"});
 }
 
-TEST(Plan, ForcedTacticIsKept) {
+TEST(Plan, ForcedTacticIsRefusedUntilTacticsExist) {
   PlanOptions options;
   options.backend = Backend::kCudaSm90;
   options.max_num_tokens = 16;
   options.tactic = 3;
-  EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 3);
+  expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
+               {"options.tactic = 3", "heuristic default (-1)"});
 }
 
 TEST(Plan, ExpertParallelPlanCountsLocalExperts) {
