@@ -9,7 +9,7 @@
 CUDA tensors run the sm_90a kernels, CPU tensors (torch or numpy) the CPU reference. Errors are
 fusedmoe.FusedMoeError subclasses whose message names the argument, the expected and the given
 value. docs/PYTHON.md has the whole story; fusedmoe.compat.flashinfer keeps FlashInfer's
-trtllm_*_moe signatures.
+trtllm_*_moe signatures; fusedmoe.integrations.hf.from_hf_block converts a transformers MoE block.
 """
 
 from . import _C
@@ -47,6 +47,7 @@ from ._C import (
     query_support,
 )
 from . import host
+from . import integrations
 from .functional import (DispatchResult, combine, dispatch, dispatch_rows, experts, fused,
                          prepare_weights, route, routed)
 from .layer import MoELayer
@@ -62,6 +63,6 @@ __all__ = [
     "InvalidArgumentError", "MoELayer", "MoeConfig", "MoePlan", "PlanOptions",
     "RouterWeightApply", "RoutingConfig", "RoutingMethod", "ScaleFormat", "Support",
     "TypedArray", "UnsupportedError", "WeightFormat", "WeightLayout", "combine",
-    "cuda_device_info", "dispatch", "dispatch_rows", "experts", "fused", "host", "make_plan",
-    "prepare_scratch_bytes", "prepare_weights", "query_support", "route", "routed",
+    "cuda_device_info", "dispatch", "dispatch_rows", "experts", "fused", "host", "integrations",
+    "make_plan", "prepare_scratch_bytes", "prepare_weights", "query_support", "route", "routed",
 ]
