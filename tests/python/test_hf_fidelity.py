@@ -12,10 +12,10 @@ converted with `fusedmoe.integrations.hf.from_hf_block` (bf16 experts). For M in
 gpt_oss has expert biases, which the sm90 bf16 path refuses today: the CUDA conversion must raise
 UnsupportedError naming the biases, and the comparison runs on the CPU reference instead.
 
-Bound: rel L2 <= 2e-2 (NaN never passes). The reference is fp32 and fusedmoe is bf16 end to end
-(bf16 inputs, weights, GEMM1 output, activation and output): each rounding is ~2^-9 relative,
-and they add up to a few 1e-3 (docs/NUMERICS.md: bf16 vs our double reference is ~2e-3 at
-most; the fp32 block adds the input/weight roundings). Every case prints its measurement.
+Bound: rel L2 <= 1e-2 (NaN never passes). The reference is fp32 and fusedmoe is bf16 end to end
+(bf16 inputs, weights, GEMM1 output, activation and output): each rounding is ~2^-9 relative.
+Measured on an H100 (2026-11-23, transformers 5.17): 3.8e-3 to 5.5e-3 over every family and M;
+the bound is ~2x the worst. Every case prints its measurement.
 Skips, saying why, without transformers or an sm_90 CUDA device.
 """
 
@@ -31,7 +31,7 @@ torch = pytest.importorskip(
 
 from fusedmoe.integrations.hf import from_hf_block  # noqa: E402  (needs torch)
 
-BOUND = 2e-2
+BOUND = 1e-2
 TOKENS = (1, 5, 64, 300)
 MAX_TOKENS = 512
 
