@@ -8,14 +8,12 @@
 
 #include "core/check.h"
 #include "core/cuda_backend.h"
+#include "core/workspace_layout.h"
 #include "gemm/sm90/bf16_experts.h"
 #include "gemm/sm90/scale_rows.h"
 
 namespace fusedmoe::cuda {
 namespace {
-
-constexpr size_t kAlignment = 256;
-size_t align_up(size_t value) { return (value + kAlignment - 1) / kAlignment * kAlignment; }
 
 // Byte offsets of the pipeline's buffers inside the workspace, sized from max_num_tokens so the
 // layout is the same for every call of a plan.
@@ -31,25 +29,20 @@ PipelineLayout pipeline_layout(const MoePlan& plan) {
   const size_t slots = static_cast<size_t>(plan.options.max_num_tokens) * moe.top_k;
   const size_t local = static_cast<size_t>(moe.local_experts());
   PipelineLayout layout;
-  size_t cursor = 0;
-  auto take = [&](size_t bytes) {
-    const size_t start = cursor;
-    cursor += align_up(bytes);
-    return start;
-  };
-  layout.topk_ids = take(slots * sizeof(int32_t));
-  layout.topk_weights = take(slots * sizeof(float));
-  layout.expert_offsets = take((local + 1) * sizeof(int32_t));
-  layout.expert_counts = take(local * sizeof(int32_t));
-  layout.row_to_slot = take(slots * sizeof(int32_t));
-  layout.slot_to_row = take(slots * sizeof(int32_t));
+  detail::WorkspaceLayout regions;
+  layout.topk_ids = regions.take(slots * sizeof(int32_t));
+  layout.topk_weights = regions.take(slots * sizeof(float));
+  layout.expert_offsets = regions.take((local + 1) * sizeof(int32_t));
+  layout.expert_counts = regions.take(local * sizeof(int32_t));
+  layout.row_to_slot = regions.take(slots * sizeof(int32_t));
+  layout.slot_to_row = regions.take(slots * sizeof(int32_t));
   layout.stage_workspace_bytes = stage_workspace_bytes(plan);
-  layout.stage_workspace = take(layout.stage_workspace_bytes);
-  layout.permuted_hidden = take(slots * static_cast<size_t>(moe.hidden_size) * 2);
+  layout.stage_workspace = regions.take(layout.stage_workspace_bytes);
+  layout.permuted_hidden = regions.take(slots * static_cast<size_t>(moe.hidden_size) * 2);
   layout.experts_workspace_bytes =
       sm90::bf16_experts_workspace_bytes(moe, static_cast<int64_t>(slots));
-  layout.experts_workspace = take(layout.experts_workspace_bytes);
-  layout.total = cursor;
+  layout.experts_workspace = regions.take(layout.experts_workspace_bytes);
+  layout.total = regions.total();
   return layout;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "core/workspace_layout.h"
 #include "gemm/sm90/expert_activation.h"
 #include "gemm/sm90/grouped_gemm_bf16.h"
 #include "gemm/sm90/scale_rows.h"
@@ -11,11 +12,25 @@
 namespace fusedmoe::sm90 {
 namespace {
 
-constexpr size_t kAlignment = 256;
-size_t align_up(size_t value) { return (value + kAlignment - 1) / kAlignment * kAlignment; }
-
 int64_t gemm1_columns(const MoeConfig& moe) {
   return activation_is_gated(moe.activation) ? 2LL * moe.intermediate_size : moe.intermediate_size;
+}
+
+// The expert compute's scratch: GEMM1's output, the activation, the grouped GEMMs' arrays.
+struct ExpertsLayout {
+  size_t gemm1_out, activation_out, gemm_workspace, gemm_workspace_bytes, total;
+};
+
+ExpertsLayout experts_layout(const MoeConfig& moe, int64_t max_rows) {
+  const size_t rows = static_cast<size_t>(max_rows);
+  detail::WorkspaceLayout layout;
+  ExpertsLayout offsets;
+  offsets.gemm1_out = layout.take(rows * static_cast<size_t>(gemm1_columns(moe)) * 2);
+  offsets.activation_out = layout.take(rows * static_cast<size_t>(moe.intermediate_size) * 2);
+  offsets.gemm_workspace_bytes = grouped_gemm_bf16_workspace_bytes(moe.local_experts());
+  offsets.gemm_workspace = layout.take(offsets.gemm_workspace_bytes);
+  offsets.total = layout.total();
+  return offsets;
 }
 
 GroupedGemmProblem grouped_problem(const ExpertRows& rows, int64_t n, int64_t k, const void* a,
@@ -64,11 +79,7 @@ std::string bf16_weights_unsupported_reason(const ExpertWeights& weights) {
 }
 
 size_t bf16_experts_workspace_bytes(const MoeConfig& moe, int64_t max_rows) {
-  const size_t rows = static_cast<size_t>(max_rows);
-  const size_t gemm1_bytes = rows * static_cast<size_t>(gemm1_columns(moe)) * 2;
-  const size_t activation_bytes = rows * static_cast<size_t>(moe.intermediate_size) * 2;
-  return align_up(gemm1_bytes) + align_up(activation_bytes) +
-         align_up(grouped_gemm_bf16_workspace_bytes(moe.local_experts()));
+  return experts_layout(moe, max_rows).total;
 }
 
 void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
@@ -77,9 +88,9 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   if (!reason.empty()) detail::throw_unsupported(reason);
   const std::string weights_reason = bf16_weights_unsupported_reason(weights);
   if (!weights_reason.empty()) detail::throw_unsupported(weights_reason);
-  const size_t needed = bf16_experts_workspace_bytes(moe, call.rows.max_rows);
-  if (workspace_bytes < needed) {
-    detail::throw_invalid("workspace", "at least " + std::to_string(needed) + " bytes",
+  const ExpertsLayout layout = experts_layout(moe, call.rows.max_rows);
+  if (workspace_bytes < layout.total) {
+    detail::throw_invalid("workspace", "at least " + std::to_string(layout.total) + " bytes",
                           std::to_string(workspace_bytes) + " bytes");
   }
   if (call.rows.max_rows == 0) return;
@@ -87,14 +98,11 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   const int64_t hidden = moe.hidden_size;
   const int64_t inter = moe.intermediate_size;
   const int64_t n1 = gemm1_columns(moe);
-  const size_t rows = static_cast<size_t>(call.rows.max_rows);
-  char* cursor = static_cast<char*>(workspace);
-  void* gemm1_out = cursor;
-  cursor += align_up(rows * static_cast<size_t>(n1) * 2);
-  void* activation_out = cursor;
-  cursor += align_up(rows * static_cast<size_t>(inter) * 2);
-  void* gemm_workspace = cursor;
-  const size_t gemm_workspace_bytes = grouped_gemm_bf16_workspace_bytes(moe.local_experts());
+  char* base = static_cast<char*>(workspace);
+  void* gemm1_out = base + layout.gemm1_out;
+  void* activation_out = base + layout.activation_out;
+  void* gemm_workspace = base + layout.gemm_workspace;
+  const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
   grouped_gemm_bf16(grouped_problem(call.rows, n1, hidden, call.x, weights.w13.data, gemm1_out),
                     gemm_workspace, gemm_workspace_bytes, stream);

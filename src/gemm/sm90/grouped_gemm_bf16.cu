@@ -16,6 +16,7 @@
 
 #include "core/check.h"
 #include "core/cuda_launch.h"
+#include "core/workspace_layout.h"
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
@@ -79,33 +80,37 @@ struct GroupArrays {
   StrideD* stride_d;
 };
 
-constexpr size_t kArrayAlignment = 256;
+// Offsets of the per-group arrays inside the workspace; sizing and carving both come from it.
+struct GroupArrayOffsets {
+  size_t shapes, a, b, d, stride_a, stride_b, stride_d, total;
+};
 
-size_t align_up(size_t value) { return (value + kArrayAlignment - 1) / kArrayAlignment * kArrayAlignment; }
-
-size_t group_arrays_bytes(int32_t num_groups) {
+GroupArrayOffsets group_array_offsets(int32_t num_groups) {
   const size_t groups = static_cast<size_t>(num_groups);
-  return align_up(groups * sizeof(UnderlyingShape)) + 3 * align_up(groups * sizeof(void*)) +
-         align_up(groups * sizeof(StrideA)) + align_up(groups * sizeof(StrideB)) +
-         align_up(groups * sizeof(StrideD));
+  detail::WorkspaceLayout layout;
+  GroupArrayOffsets offsets;
+  offsets.shapes = layout.take(groups * sizeof(UnderlyingShape));
+  offsets.a = layout.take(groups * sizeof(void*));
+  offsets.b = layout.take(groups * sizeof(void*));
+  offsets.d = layout.take(groups * sizeof(void*));
+  offsets.stride_a = layout.take(groups * sizeof(StrideA));
+  offsets.stride_b = layout.take(groups * sizeof(StrideB));
+  offsets.stride_d = layout.take(groups * sizeof(StrideD));
+  offsets.total = layout.total();
+  return offsets;
 }
 
 GroupArrays carve_group_arrays(void* base, int32_t num_groups) {
-  auto* cursor = static_cast<char*>(base);
-  const size_t groups = static_cast<size_t>(num_groups);
-  auto take = [&](size_t bytes) {
-    char* start = cursor;
-    cursor += align_up(bytes);
-    return start;
-  };
+  const GroupArrayOffsets offsets = group_array_offsets(num_groups);
+  char* bytes = static_cast<char*>(base);
   GroupArrays arrays;
-  arrays.shapes = reinterpret_cast<UnderlyingShape*>(take(groups * sizeof(UnderlyingShape)));
-  arrays.a = reinterpret_cast<const ElementAB**>(take(groups * sizeof(void*)));
-  arrays.b = reinterpret_cast<const ElementAB**>(take(groups * sizeof(void*)));
-  arrays.d = reinterpret_cast<ElementD**>(take(groups * sizeof(void*)));
-  arrays.stride_a = reinterpret_cast<StrideA*>(take(groups * sizeof(StrideA)));
-  arrays.stride_b = reinterpret_cast<StrideB*>(take(groups * sizeof(StrideB)));
-  arrays.stride_d = reinterpret_cast<StrideD*>(take(groups * sizeof(StrideD)));
+  arrays.shapes = reinterpret_cast<UnderlyingShape*>(bytes + offsets.shapes);
+  arrays.a = reinterpret_cast<const ElementAB**>(bytes + offsets.a);
+  arrays.b = reinterpret_cast<const ElementAB**>(bytes + offsets.b);
+  arrays.d = reinterpret_cast<ElementD**>(bytes + offsets.d);
+  arrays.stride_a = reinterpret_cast<StrideA*>(bytes + offsets.stride_a);
+  arrays.stride_b = reinterpret_cast<StrideB*>(bytes + offsets.stride_b);
+  arrays.stride_d = reinterpret_cast<StrideD*>(bytes + offsets.stride_d);
   return arrays;
 }
 
@@ -183,7 +188,8 @@ size_t cutlass_workspace_bytes(int32_t num_groups) {
 }  // namespace
 
 size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {
-  return group_arrays_bytes(num_groups) + align_up(cutlass_workspace_bytes(num_groups));
+  return group_array_offsets(num_groups).total +
+         detail::WorkspaceLayout::align_up(cutlass_workspace_bytes(num_groups));
 }
 
 void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
@@ -194,7 +200,8 @@ void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_
                           std::to_string(workspace_bytes) + " bytes");
   }
   const GroupArrays arrays = carve_group_arrays(workspace, problem.num_groups);
-  void* cutlass_workspace = static_cast<char*>(workspace) + group_arrays_bytes(problem.num_groups);
+  void* cutlass_workspace =
+      static_cast<char*>(workspace) + group_array_offsets(problem.num_groups).total;
 
   const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, {1, static_cast<int>(problem.k), 1});
   const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, {static_cast<int>(problem.n), static_cast<int>(problem.k), 1});
