@@ -318,6 +318,26 @@ def _per_tensor_inputs(hidden_states: Any, output1_scales_scalar: Any,
                                              a2_scale=a2)
 
 
+def _per_tensor_setup(hidden_states: Any, gemm1_weights: Any, gemm2_weights: Any,
+                      output1_scales_scalar: Any, output1_scales_gate_scalar: Any,
+                      output2_scales_scalar: Any, *, num_experts: int, top_k: int,
+                      intermediate_size: int, local_expert_offset: int, local_num_experts: int,
+                      activation_type: int, use_routing_scales_on_input: bool):
+    """What the fused and routed FP8 per-tensor entries share: bf16 hidden states, the expert
+    weights with unfolded scales, and the layer's fields."""
+    hidden_bf16, scales = _per_tensor_inputs(hidden_states, output1_scales_scalar,
+                                             output1_scales_gate_scalar, output2_scales_scalar)
+    weights = expert_weights(gemm1_weights, gemm2_weights, use_shuffled_weight=False,
+                             weight_layout=WeightLayout.MajorK, **scales)
+    fields = _moe_fields(
+        hidden_states=hidden_states, num_experts=num_experts, top_k=top_k,
+        intermediate_size=intermediate_size, local_expert_offset=local_expert_offset,
+        local_num_experts=local_num_experts, activation_type=activation_type,
+        weight_format=WeightFormat.FP8_PER_TENSOR, activation_quant=ActivationQuant.FP8_PER_TENSOR,
+        on_input=bool(use_routing_scales_on_input))
+    return hidden_bf16, weights, fields
+
+
 def trtllm_fp8_per_tensor_scale_moe(
     routing_logits: Any, routing_bias: Optional[Any], hidden_states: Any, gemm1_weights: Any,
     output1_scales_scalar: Any, output1_scales_gate_scalar: Any, gemm2_weights: Any,
@@ -334,16 +354,12 @@ def trtllm_fp8_per_tensor_scale_moe(
     routing = fused_routing(routing_method_type, n_group=n_group, topk_group=topk_group,
                             routed_scaling_factor=routed_scaling_factor,
                             norm_topk_prob=norm_topk_prob)
-    hidden_bf16, scales = _per_tensor_inputs(hidden_states, output1_scales_scalar,
-                                             output1_scales_gate_scalar, output2_scales_scalar)
-    weights = expert_weights(gemm1_weights, gemm2_weights, use_shuffled_weight=False,
-                             weight_layout=WeightLayout.MajorK, **scales)
-    fields = _moe_fields(
-        hidden_states=hidden_states, num_experts=num_experts, top_k=top_k,
+    hidden_bf16, weights, fields = _per_tensor_setup(
+        hidden_states, gemm1_weights, gemm2_weights, output1_scales_scalar,
+        output1_scales_gate_scalar, output2_scales_scalar, num_experts=num_experts, top_k=top_k,
         intermediate_size=intermediate_size, local_expert_offset=local_expert_offset,
         local_num_experts=local_num_experts, activation_type=activation_type,
-        weight_format=WeightFormat.FP8_PER_TENSOR, activation_quant=ActivationQuant.FP8_PER_TENSOR,
-        on_input=bool(use_routing_scales_on_input))
+        use_routing_scales_on_input=use_routing_scales_on_input)
     return _run_fused(fields, routing.config, hidden_states=hidden_bf16,
                       routing_logits=routing_logits,
                       correction_bias=_selection_bias(routing.uses_bias, routing_bias,
@@ -366,16 +382,12 @@ def trtllm_fp8_per_tensor_scale_routed_moe(
     """FlashInfer's trtllm_fp8_per_tensor_scale_routed_moe (routing_bias is unused: pre-routed)."""
     _require_finalize(do_finalize)
     check_routed_method(routing_method_type)
-    hidden_bf16, scales = _per_tensor_inputs(hidden_states, output1_scales_scalar,
-                                             output1_scales_gate_scalar, output2_scales_scalar)
-    weights = expert_weights(gemm1_weights, gemm2_weights, use_shuffled_weight=False,
-                             weight_layout=WeightLayout.MajorK, **scales)
-    fields = _moe_fields(
-        hidden_states=hidden_states, num_experts=num_experts, top_k=top_k,
+    hidden_bf16, weights, fields = _per_tensor_setup(
+        hidden_states, gemm1_weights, gemm2_weights, output1_scales_scalar,
+        output1_scales_gate_scalar, output2_scales_scalar, num_experts=num_experts, top_k=top_k,
         intermediate_size=intermediate_size, local_expert_offset=local_expert_offset,
         local_num_experts=local_num_experts, activation_type=activation_type,
-        weight_format=WeightFormat.FP8_PER_TENSOR, activation_quant=ActivationQuant.FP8_PER_TENSOR,
-        on_input=bool(use_routing_scales_on_input))
+        use_routing_scales_on_input=use_routing_scales_on_input)
     return _run_routed(fields, hidden_states=hidden_bf16, topk_ids=topk_ids, weights=weights,
                        routing_replay_out=routing_replay_out, output=output,
                        tune_max_num_tokens=tune_max_num_tokens)
