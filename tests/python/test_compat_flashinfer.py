@@ -325,6 +325,24 @@ def test_fp8_per_tensor_scales_are_unfolded(rng):
     assert_close_bf16(values(out), ref.round_bf16(expected), ulps=4, floor=0.1)
 
 
+def test_fp8_per_tensor_routed_twin_matches_fused_given_its_ids(rng):
+    x = fusedmoe.host.float8_e4m3(e4m3_codes(rng, (T, H)))
+    w13 = fusedmoe.host.float8_e4m3(e4m3_codes(rng, (E, 2 * I, H)))
+    w2 = fusedmoe.host.float8_e4m3(e4m3_codes(rng, (E, H, I)))
+    out1 = (rng.random(E) * 0.02 + 0.01).astype(np.float32)
+    gate = (rng.random(E) * 0.02 + 0.01).astype(np.float32)
+    out2 = (rng.random(E) * 0.02 + 0.01).astype(np.float32)
+    logits = rng.standard_normal((T, E)).astype(np.float32)
+    fused = fi.trtllm_fp8_per_tensor_scale_moe(
+        logits, None, x, w13, out1, gate, w2, out2, E, K, None, None, I, 0, E, None, False,
+        routing_method_type=1)
+    ids, weights = ref.route_topk_softmax(logits, K)
+    routed = fi.trtllm_fp8_per_tensor_scale_routed_moe(
+        (ids.astype(np.int32), weights.astype(np.float32)), None, x, w13, out1, gate, w2, out2,
+        E, K, None, None, I, 0, E, None, False, routing_method_type=1)
+    assert np.array_equal(values(routed), values(fused))
+
+
 def test_fp8_per_tensor_needs_fp8_hidden_states(bf16_layer):
     ones = np.ones(E, np.float32)
     with pytest.raises(fusedmoe.UnsupportedError, match="argument 'hidden_states'"):
