@@ -41,6 +41,16 @@ enum class CombineMode : int32_t {
   kDeterministic = 0,  // fixed slot order, bitwise reproducible run to run (default)
 };
 
+// Which sm90 kernel family computes the experts. kAuto chooses per call from the expected rows
+// per expert (M * top_k / E_l, or the masked capacity): weight streaming for decode-sized
+// batches, the grouped tile GEMM above that. The others force one, for tuning and A/B timing.
+enum class ExpertKernel : int32_t {
+  kAuto = 0,
+  kWeightStreaming = 1,  // weights as the MMA's M, 8-64 tokens as N: bandwidth-bound decode
+  kGroupedTile = 2,      // CUTLASS grouped GEMM, 256x128 tiles, TMA + wgmma: prefill
+};
+const char* expert_kernel_name(ExpertKernel kernel);
+
 struct PlanOptions {
   Backend backend = Backend::kCudaSm90;
   // Largest token count M that run() will be given; sizes the workspace. Graph capture replays
@@ -51,6 +61,7 @@ struct PlanOptions {
   // -1: the heuristic default tactic. >= 0 would force a tactic (tuning); this build has one
   // tactic per path, so make_plan refuses >= 0 with kUnsupported rather than ignore it.
   int32_t tactic = -1;
+  ExpertKernel expert_kernel = ExpertKernel::kAuto;
 };
 
 // A validated configuration with its workspace size. Make it once per layer shape; it is cheap to

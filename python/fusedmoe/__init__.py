@@ -22,6 +22,7 @@ from ._C import (
     ActivationQuant,
     Backend,
     CombineMode,
+    ExpertKernel,
     CudaError,
     DType,
     EntryPoint,
@@ -58,7 +59,7 @@ __version__ = _C.version()
 
 __all__ = [
     "MAX_EXPERTS", "MAX_TOP_K", "Activation", "ActivationParams", "ActivationQuant", "Backend",
-    "CombineMode", "CudaError", "DType", "DispatchResult", "EntryPoint", "ErrorKind",
+    "CombineMode", "CudaError", "ExpertKernel", "DType", "DispatchResult", "EntryPoint", "ErrorKind",
     "ExpertInputLayout", "ExpertWeights", "FusedMoeError", "GateUpLayout", "InternalError",
     "InvalidArgumentError", "MoELayer", "MoeConfig", "MoePlan", "PlanOptions",
     "RouterWeightApply", "RoutingConfig", "RoutingMethod", "ScaleFormat", "Support",

@@ -72,6 +72,10 @@ void bind_enums(nb::module_& m) {
       .value("CUDA_SM90", Backend::kCudaSm90);
 
   nb::enum_<CombineMode>(m, "CombineMode").value("DETERMINISTIC", CombineMode::kDeterministic);
+  nb::enum_<ExpertKernel>(m, "ExpertKernel")
+      .value("AUTO", ExpertKernel::kAuto)
+      .value("WEIGHT_STREAMING", ExpertKernel::kWeightStreaming)
+      .value("GROUPED_TILE", ExpertKernel::kGroupedTile);
 
   nb::enum_<ExpertInputLayout>(m, "ExpertInputLayout")
       .value("CONTIGUOUS", ExpertInputLayout::kContiguous)
@@ -133,6 +137,7 @@ void bind_configs(nb::module_& m) {
       .field("max_num_tokens", &PlanOptions::max_num_tokens, "largest M run() will see")
       .field("combine_mode", &PlanOptions::combine_mode, "CombineMode")
       .field("tactic", &PlanOptions::tactic, "-1: heuristic default")
+      .field("expert_kernel", &PlanOptions::expert_kernel, "ExpertKernel: AUTO picks per call")
       .done();
 
   nb::class_<MoePlan>(m, "MoePlan", "A validated configuration with its workspace size.")

@@ -108,6 +108,7 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
 
   // GEMM2 writes its rows over the permuted input, which GEMM1 has consumed by then.
   sm90::Bf16ExpertsCall call;
+  call.kernel = plan.options.expert_kernel;
   call.rows = expert_rows;
   call.x = permuted.data;
   call.out = permuted.data;
@@ -126,7 +127,7 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
 void check_pipeline_supported(const MoePlan& plan, const TensorView& hidden,
                               const ExpertWeights& weights) {
   std::string reason = sm90::bf16_experts_unsupported_reason(plan.moe);
-  if (reason.empty()) reason = sm90::bf16_weights_unsupported_reason(weights);
+  if (reason.empty()) reason = sm90::bf16_weights_unsupported_reason(weights, plan.options.expert_kernel);
   if (!reason.empty()) detail::throw_unsupported(reason);
   if (hidden.dtype != DType::kBFloat16) {
     detail::throw_unsupported(std::string("sm90 expert GEMMs take bf16 hidden_states; got ") +

@@ -67,6 +67,15 @@ const char* backend_name(Backend backend) {
   return "unknown-backend";
 }
 
+const char* expert_kernel_name(ExpertKernel kernel) {
+  switch (kernel) {
+    case ExpertKernel::kAuto: return "auto";
+    case ExpertKernel::kWeightStreaming: return "weight-streaming";
+    case ExpertKernel::kGroupedTile: return "grouped-tile";
+  }
+  return "unknown-expert-kernel";
+}
+
 const char* entry_point_name(EntryPoint entry) {
   switch (entry) {
     case EntryPoint::kRoute: return "route";

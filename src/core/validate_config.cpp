@@ -205,6 +205,8 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
   check_enum(options.backend, join(prefix, "backend"), "Backend", Backend::kCudaSm90);
   check_enum(options.combine_mode, join(prefix, "combine_mode"), "CombineMode",
              CombineMode::kDeterministic);
+  check_enum(options.expert_kernel, join(prefix, "expert_kernel"), "ExpertKernel",
+             ExpertKernel::kGroupedTile);
   // The GPU workspace is sized from max_num_tokens; the CPU reference needs none (0 = no bound).
   const long long min_tokens = options.backend == Backend::kCudaSm90 ? 1 : 0;
   check_int_range(options.max_num_tokens, join(prefix, "max_num_tokens"), min_tokens,

@@ -9,8 +9,8 @@ converted with `fusedmoe.integrations.hf.from_hf_block` (bf16 experts). For M in
 - routed: `HFMoE.forward_routed` fed the block's own top-k ids and weights (captured with a
   forward pre-hook on `block.experts`) vs the block's forward.
 
-gpt_oss has expert biases, which the sm90 bf16 path refuses today: the CUDA conversion must raise
-UnsupportedError naming the biases, and the comparison runs on the CPU reference instead.
+gpt_oss has expert biases: they run on the weight-streaming expert kernel, whose epilogues add
+them (the grouped tile GEMM refuses them; tests/gpu checks that error).
 
 Bound: rel L2 <= 1e-2 (NaN never passes). The reference is fp32 and fusedmoe is bf16 end to end
 (bf16 inputs, weights, GEMM1 output, activation and output): each rounding is ~2^-9 relative.
@@ -75,9 +75,9 @@ FAMILIES = {
                     moe_latent_size=1024, n_group=4, topk_group=2, norm_topk_prob=True,
                     routed_scaling_factor=2.5, mlp_hidden_act="relu2",
                     layers_block_type=["moe"])),
-    # Expert biases: the CUDA path refuses them today, so fusedmoe runs the CPU reference.
+    # Expert biases: CUDA runs them on the weight-streaming kernel.
     "gpt_oss": dict(
-        model_type="gpt_oss", block="GptOssMLP", device="cpu",
+        model_type="gpt_oss", block="GptOssMLP", device="cuda",
         config=dict(hidden_size=2880, intermediate_size=512, num_local_experts=16,
                     num_experts_per_tok=4, num_hidden_layers=1)),
 }
@@ -278,20 +278,6 @@ def test_routed_matches_block(family, tokens):
     err = rel_l2(out, expected)
     print(f"{name} routed M={tokens}: rel L2 {err:.3e} (bound {BOUND:.0e})")
     assert math.isfinite(err) and err <= BOUND
-
-
-def test_gpt_oss_expert_biases_refused_on_cuda(fp32_matmul):
-    """The sm90 bf16 path has no expert biases yet: a clear UnsupportedError, never zeros."""
-    transformers = _require_gpu_and_transformers()
-    spec = FAMILIES["gpt_oss"]
-    config = _config(transformers, spec)
-    with torch.no_grad():
-        block = _build_block(transformers, spec, config)
-        _init_block(block, "gpt_oss")
-        x = torch.randn(1, 5, block.router.weight.shape[1], device="cuda")
-        with pytest.raises(fusedmoe.UnsupportedError, match="bias"):
-            hf = from_hf_block(block, config, device="cuda", max_num_tokens=MAX_TOKENS)
-            hf(x)
 
 
 # ---- conversion errors (torch only, no GPU or transformers needed) ------------------------

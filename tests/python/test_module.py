@@ -37,6 +37,13 @@ def test_make_plan_cpu_has_no_workspace():
     assert plan.routing.method == fusedmoe.RoutingMethod.SOFTMAX_TOPK
 
 
+def test_make_plan_keeps_the_requested_expert_kernel():
+    moe = fusedmoe.MoeConfig(hidden_size=64, intermediate_size=32, num_experts=8, top_k=2)
+    assert fusedmoe.make_plan(moe, backend="cpu").options.expert_kernel == fusedmoe.ExpertKernel.AUTO
+    plan = fusedmoe.make_plan(moe, backend="cpu", expert_kernel=fusedmoe.ExpertKernel.GROUPED_TILE)
+    assert plan.options.expert_kernel == fusedmoe.ExpertKernel.GROUPED_TILE
+
+
 def test_invalid_config_names_the_argument():
     moe = fusedmoe.MoeConfig(hidden_size=64, intermediate_size=32, num_experts=8, top_k=9)
     with pytest.raises(fusedmoe.InvalidArgumentError, match=r"argument 'moe\.top_k'") as info:

@@ -33,6 +33,14 @@ struct BenchRequest {
   uint64_t seed = 0;
 };
 
+ExpertKernel parse_expert_kernel(const std::string& name) {
+  for (const ExpertKernel kernel :
+       {ExpertKernel::kAuto, ExpertKernel::kWeightStreaming, ExpertKernel::kGroupedTile}) {
+    if (name == expert_kernel_name(kernel)) return kernel;
+  }
+  throw tools::UsageError("--expert-kernel '" + name + "': expected auto|weight-streaming|grouped-tile");
+}
+
 tools::ReplayTiming parse_timing(const std::string& name) {
   if (name == "isolated") return tools::ReplayTiming::kIsolated;
   if (name == "back-to-back") return tools::ReplayTiming::kBackToBack;
@@ -42,7 +50,7 @@ tools::ReplayTiming parse_timing(const std::string& name) {
 BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   const Options options(args,
                         {"model", "tp", "tokens", "entry", "iterations", "warmup", "csv", "seed",
-                         "rotate", "timing"},
+                         "rotate", "timing", "expert-kernel"},
                         {});
   BenchRequest request;
   const int32_t tp = static_cast<int32_t>(options.get_int("tp", 1, 1, 1024));
@@ -60,6 +68,7 @@ BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   request.row.replay.warmup_rounds = static_cast<int>(options.get_int("warmup", 5, 0, 100000));
   request.row.replay.timing = parse_timing(options.get("timing", "isolated"));
   request.row.max_sets = static_cast<int32_t>(options.get_int("rotate", 8, 1, 64));
+  request.row.expert_kernel = parse_expert_kernel(options.get("expert-kernel", "auto"));
   request.csv_path = options.get("csv", "");
   request.seed = options.get_seed("seed");
   return request;
@@ -72,6 +81,7 @@ void print_request(const BenchRequest& request) {
             "logits, outside the timed region"
           : "moe_fused; the preset's own routing on N(0,1) fp32 logits, timed";
   std::printf("entry     %s\n", routing);
+  std::printf("experts   expert kernel %s\n", expert_kernel_name(request.row.expert_kernel));
   std::printf("data      bf16 weights N(0,1)*%.2g and hidden states N(0,1), generated on the GPU "
               "(seed %llu)\n",
               static_cast<double>(tools::kBenchWeightStddev),

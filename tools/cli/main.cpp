@@ -57,6 +57,7 @@ constexpr const char* kDetails =
     "                    back-to-back (replays queued, device time only)\n"
     "  --csv FILE        also write the rows as CSV, row by row\n"
     "  --seed S          seed of the random layer (default 0)\n"
+    "  --expert-kernel K auto (default: chosen per call) | weight-streaming | grouped-tile\n"
     "\n"
     "exit status: 0 pass, 1 verification failed, 2 bad arguments or device unavailable,\n"
     "             3 runtime error\n";

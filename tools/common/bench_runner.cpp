@@ -88,6 +88,7 @@ BenchMeasurement measure_bench_row(const BenchLayer& layer, int64_t tokens,
   PlanOptions plan_options;
   plan_options.backend = Backend::kCudaSm90;
   plan_options.max_num_tokens = static_cast<int32_t>(tokens);
+  plan_options.expert_kernel = options.expert_kernel;
   const MoePlan plan = make_plan(moe, routing, plan_options);
 
   const int device = current_device();

@@ -20,6 +20,7 @@ namespace fusedmoe::tools {
 struct BenchRowOptions {
   BenchEntry entry = BenchEntry::kRouted;
   int32_t max_sets = 8;  // 1: one input set replayed, like the peer
+  ExpertKernel expert_kernel = ExpertKernel::kAuto;
   ReplayOptions replay;
 };
 

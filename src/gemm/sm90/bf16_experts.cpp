@@ -1,6 +1,7 @@
 // BF16 expert compute: the sequence of launches behind bf16_experts.h.
 #include "gemm/sm90/bf16_experts.h"
 
+#include <cmath>
 #include <string>
 
 #include "core/check.h"
@@ -8,6 +9,7 @@
 #include "gemm/sm90/expert_activation.h"
 #include "gemm/sm90/grouped_gemm_bf16.h"
 #include "gemm/sm90/scale_rows.h"
+#include "gemm/sm90/streaming_experts.h"
 
 namespace fusedmoe::sm90 {
 namespace {
@@ -49,7 +51,77 @@ GroupedGemmProblem grouped_problem(const ExpertRows& rows, int64_t n, int64_t k,
   return problem;
 }
 
+bool has_expert_biases(const ExpertWeights& weights) {
+  return weights.w13_bias.defined() || weights.w2_bias.defined();
+}
+
+// Weight streaming re-reads an expert's weights once per token tile of up to 64 rows; past this
+// many rows per expert on average the grouped tile GEMM's reuse wins.
+constexpr double kStreamingMaxMeanRows = 32.0;
+
+void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
+                   int token_tile, void* activation_out, Stream stream) {
+  StreamingGemmParams gemm1;
+  gemm1.rows = call.rows;
+  gemm1.max_active_experts = static_cast<int32_t>(
+      call.rows.layout == GroupRows::kOffsets && call.rows.max_rows < call.rows.num_experts
+          ? call.rows.max_rows
+          : call.rows.num_experts);
+  gemm1.x = call.x;
+  gemm1.k = moe.hidden_size;
+  gemm1.w = weights.w13.data;
+  gemm1.w_rows = gemm1_columns(moe);
+  gemm1.out = activation_out;
+  gemm1.out_columns = moe.intermediate_size;
+  gemm1.activation = moe.activation;
+  gemm1.layout = moe.gate_up_layout;
+  gemm1.alpha = moe.activation_params.alpha;
+  gemm1.beta = moe.activation_params.beta;
+  gemm1.clamp_limit = moe.activation_params.clamp_limit;
+  gemm1.bias = weights.w13_bias.data;
+  gemm1.bias_bf16 = weights.w13_bias.dtype == DType::kBFloat16;
+  launch_streaming_gemm1(gemm1, token_tile, stream);
+
+  StreamingGemmParams gemm2;
+  gemm2.rows = call.rows;
+  gemm2.max_active_experts = gemm1.max_active_experts;
+  gemm2.x = activation_out;
+  gemm2.k = moe.intermediate_size;
+  gemm2.w = weights.w2.data;
+  gemm2.w_rows = moe.hidden_size;
+  gemm2.out = call.out;
+  gemm2.out_columns = moe.hidden_size;
+  gemm2.bias = weights.w2_bias.data;
+  gemm2.bias_bf16 = weights.w2_bias.dtype == DType::kBFloat16;
+  gemm2.row_weights = call.row_weights;
+  gemm2.row_weights_bf16 = call.row_weights_bf16;
+  gemm2.row_to_slot = call.row_to_slot;
+  launch_streaming_gemm2(gemm2, token_tile, stream);
+}
+
 }  // namespace
+
+ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, bool biases) {
+  // Rows per expert: the masked capacity, or the mean of the contiguous buffer's rows. Routing
+  // spreads them unevenly; the token tile covers the mean plus three standard deviations of a
+  // uniform routing, and a busier expert runs more tiles.
+  const double most = rows.layout == GroupRows::kMasked ? static_cast<double>(rows.capacity)
+                                                          : static_cast<double>(rows.max_rows);
+  const double mean = rows.layout == GroupRows::kMasked
+                          ? most
+                          : most / static_cast<double>(rows.num_experts > 0 ? rows.num_experts : 1);
+  ExpertsPath path;
+  path.kernel = requested;
+  if (requested == ExpertKernel::kAuto) {
+    path.kernel = biases || mean <= kStreamingMaxMeanRows ? ExpertKernel::kWeightStreaming
+                                                : ExpertKernel::kGroupedTile;
+  }
+  if (path.kernel == ExpertKernel::kWeightStreaming) {
+    const double expected_most = std::fmin(most, mean + 3.0 * std::sqrt(mean) + 1.0);
+    path.token_tile = streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
+  }
+  return path;
+}
 
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe) {
   if (moe.weight_format != WeightFormat::kBF16) {
@@ -70,10 +142,11 @@ std::string bf16_experts_unsupported_reason(const MoeConfig& moe) {
   return {};
 }
 
-std::string bf16_weights_unsupported_reason(const ExpertWeights& weights) {
-  if (weights.w13_bias.defined() || weights.w2_bias.defined()) {
-    return "expert biases (w13_bias / w2_bias) on the sm90 bf16 path are not in this build yet; "
-           "the CPU reference supports them";
+std::string bf16_weights_unsupported_reason(const ExpertWeights& weights, ExpertKernel requested) {
+  if (has_expert_biases(weights) && requested == ExpertKernel::kGroupedTile) {
+    return "expert biases (w13_bias / w2_bias) run on the weight-streaming expert kernel only "
+           "(its epilogue adds them before rounding); the grouped tile GEMM has no bias epilogue "
+           "yet: use ExpertKernel::kAuto or kWeightStreaming";
   }
   return {};
 }
@@ -86,7 +159,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
                       void* workspace, size_t workspace_bytes, Stream stream) {
   const std::string reason = bf16_experts_unsupported_reason(moe);
   if (!reason.empty()) detail::throw_unsupported(reason);
-  const std::string weights_reason = bf16_weights_unsupported_reason(weights);
+  const std::string weights_reason = bf16_weights_unsupported_reason(weights, call.kernel);
   if (!weights_reason.empty()) detail::throw_unsupported(weights_reason);
   const ExpertsLayout layout = experts_layout(moe, call.rows.max_rows);
   if (workspace_bytes < layout.total) {
@@ -103,6 +176,12 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   void* activation_out = base + layout.activation_out;
   void* gemm_workspace = base + layout.gemm_workspace;
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
+
+  const ExpertsPath path = choose_experts_path(call.rows, call.kernel, has_expert_biases(weights));
+  if (path.kernel == ExpertKernel::kWeightStreaming) {
+    run_streaming(moe, weights, call, path.token_tile, activation_out, stream);
+    return;
+  }
 
   grouped_gemm_bf16(grouped_problem(call.rows, n1, hidden, call.x, weights.w13.data, gemm1_out),
                     gemm_workspace, gemm_workspace_bytes, stream);

@@ -1,6 +1,10 @@
-// BF16 expert compute on sm_90a: GEMM1 (grouped) -> activation -> GEMM2 (grouped), plus the
-// router weight per row when asked. Rows come grouped by local expert (contiguous with offsets,
-// or masked slabs with counts) and are never copied.
+// BF16 expert compute on sm_90a, one of two kernel families per call (ExpertKernel):
+//   weight streaming (decode): GEMM1 with the activation in its epilogue -> GEMM2 with the row
+//     weight in its epilogue (streaming_experts.h);
+//   grouped tile (prefill): GEMM1 (CUTLASS grouped) -> activation kernel -> GEMM2 (grouped) ->
+//     row weights.
+// Rows come grouped by local expert (contiguous with offsets, or masked slabs with counts) and
+// are never copied.
 //
 // Rounding steps (docs/NUMERICS.md): GEMM1 accumulates in fp32 and stores bf16; the activation
 // runs in fp32 and stores bf16; GEMM2 accumulates in fp32 and stores bf16; a row weight multiplies
@@ -23,14 +27,23 @@ struct Bf16ExpertsCall {
   const void* row_weights = nullptr;
   bool row_weights_bf16 = false;
   const int32_t* row_to_slot = nullptr;
+  ExpertKernel kernel = ExpertKernel::kAuto;
 };
+
+// The kernel family and token tile a call runs with (the heuristic behind ExpertKernel::kAuto).
+struct ExpertsPath {
+  ExpertKernel kernel = ExpertKernel::kGroupedTile;  // never kAuto
+  int token_tile = 0;                                // weight streaming only
+};
+// Expert biases always take weight streaming (the grouped path has no bias epilogue).
+ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, bool biases);
 
 // Why this configuration has no BF16 GPU path (empty when it has one).
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe);
 
 // Why these weights cannot run on the BF16 GPU path (empty when they can): checked before any
 // launch, since the capability query sees only the configuration.
-std::string bf16_weights_unsupported_reason(const ExpertWeights& weights);
+std::string bf16_weights_unsupported_reason(const ExpertWeights& weights, ExpertKernel requested);
 
 size_t bf16_experts_workspace_bytes(const MoeConfig& moe, int64_t max_rows);
 

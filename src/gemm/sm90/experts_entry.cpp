@@ -18,6 +18,7 @@ void experts(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeigh
   detail::check_contiguous(expert_output, "expert_output");
 
   sm90::Bf16ExpertsCall call;
+  call.kernel = plan.options.expert_kernel;
   call.rows.num_experts = moe.local_experts();
   if (inputs.layout == ExpertInputLayout::kContiguous) {
     call.rows.layout = sm90::GroupRows::kOffsets;

@@ -8,6 +8,7 @@
 #include <cuda_bf16.h>
 
 #include "core/cuda_launch.h"
+#include "gemm/sm90/activation_math.cuh"
 #include "gemm/sm90/expert_activation.h"
 
 namespace fusedmoe::sm90 {
@@ -15,40 +16,6 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kChunk = 8;
-
-__device__ inline float sigmoid(float x) { return 1.0f / (1.0f + __expf(-x)); }
-
-__device__ inline float gelu_tanh(float x) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
-  return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-}
-
-struct ActivationMath {
-  Activation kind;
-  float alpha, beta, limit;
-
-  __device__ float gated(float gate, float up) const {
-    // Clamping (when the limit is finite): gate from above only, up on both sides.
-    gate = fminf(gate, limit);
-    up = fminf(fmaxf(up, -limit), limit);
-    switch (kind) {
-      case Activation::kSwiGLUOAI: return (up + beta) * gate * sigmoid(alpha * gate);
-      case Activation::kGeGLUTanh: return gelu_tanh(gate) * up;
-      default: return gate * sigmoid(gate) * up;  // kSwiGLU
-    }
-  }
-
-  __device__ float single(float x) const {
-    switch (kind) {
-      case Activation::kReLU2: {
-        const float positive = fmaxf(x, 0.0f);
-        return positive * positive;
-      }
-      case Activation::kGeLUTanh: return gelu_tanh(x);
-      default: return x * sigmoid(x);  // kSiLU
-    }
-  }
-};
 
 __device__ inline void load_chunk(const __nv_bfloat16* source, float* values) {
   const uint4 raw = *reinterpret_cast<const uint4*>(source);

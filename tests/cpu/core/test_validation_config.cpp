@@ -282,6 +282,14 @@ TEST(ValidationConfig, RejectsTacticBelowMinusOne) {
                  {"'options.tactic'", "-1 = heuristic default", "got -2"});
 }
 
+TEST(ValidationConfig, RejectsExpertKernelOutOfRange) {
+  PlanOptions options;
+  options.backend = Backend::kCpuReference;
+  options.expert_kernel = static_cast<ExpertKernel>(3);
+  expect_invalid([&] { make_plan(small_moe(), {}, options); },
+                 {"'options.expert_kernel'", "ExpertKernel value in [0, 2]", "got 3"});
+}
+
 TEST(ValidationConfig, RejectsBackendOutOfRange) {
   PlanOptions options;
   options.backend = static_cast<Backend>(7);

@@ -1,0 +1,433 @@
+// Weight-streaming expert GEMMs for few tokens per expert (streaming_experts.h says what they
+// compute).
+//
+// Work split: CTA (x, y) takes the y-th local expert that has rows (found by a block-wide scan of
+// the per-expert row counts, so the grid can be sized without knowing the routing) and a slice
+// of 64 weight rows: 32 gate rows plus the matching 32 up rows for a gated GEMM1 (32 output
+// columns), else 64 output columns. It walks the expert's rows in tiles of kTokens, streaming its
+// weight slice through a kStages-deep cp.async pipeline of 128-element K steps.
+//
+// MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp, 4 warps) and the
+// tokens as B (8 per n-tile). Shared-memory rows are 256 bytes with 16-byte chunks XOR-swizzled
+// by row, so the ldmatrix reads of 8 rows hit 8 distinct bank groups. In a gated CTA each warp's
+// 16 rows are 8 gate rows followed by the 8 up rows of the same features, so every thread holds
+// gate and up of the same (feature, token) in its accumulator registers.
+//
+// Layout assumptions: k % 8 == 0 and out_columns % 8 == 0 (16-byte rows); weights contiguous
+// [experts, w_rows, k]; rows of x and out packed (row stride k and out_columns).
+//
+// PDL: GEMM1 waits for the previous grid before reading anything. GEMM2 always follows GEMM1
+// (which waited for the routing maps before signalling), so it reads the row counts and starts
+// streaming its first weight stages before waiting for GEMM1's activations.
+#include <cuda_bf16.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/cuda_pdl.cuh"
+#include "gemm/sm90/activation_math.cuh"
+#include "gemm/sm90/streaming_experts.h"
+
+namespace fusedmoe::sm90 {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kWeightRows = 64;  // 16 per warp: one m16 MMA tile each
+constexpr int kStageK = 128;     // reduction elements per pipeline stage
+constexpr int kChunksPerRow = kStageK / 8;
+constexpr int kRowBytes = kStageK * 2;
+constexpr int kStages = 4;
+
+enum class Epilogue { kGatedActivation, kActivation, kStore };
+
+template <Epilogue kEpilogue>
+constexpr int columns_per_cta() {
+  return kEpilogue == Epilogue::kGatedActivation ? kWeightRows / 2 : kWeightRows;
+}
+
+template <int kTokens>
+struct SharedLayout {
+  static constexpr int weight_bytes = kWeightRows * kRowBytes;
+  static constexpr int stage_bytes = weight_bytes + kTokens * kRowBytes;
+  static constexpr int pipeline_bytes = kStages * stage_bytes;
+};
+
+// ---- PTX wrappers --------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t shared_address(const void* pointer) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
+}
+
+__device__ __forceinline__ uint32_t swizzled(int row, int chunk) {
+  return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
+}
+
+// 16-byte async copy; an invalid source fills zeros (no global read).
+__device__ __forceinline__ void copy_16(uint32_t destination, const void* source, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
+               "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int kPending>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+__device__ __forceinline__ void load_matrix_x4(uint32_t (&registers)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(registers[0]), "=r"(registers[1]), "=r"(registers[2]), "=r"(registers[3])
+               : "r"(address));
+}
+
+__device__ __forceinline__ void load_matrix_x2(uint32_t (&registers)[2], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(registers[0]), "=r"(registers[1])
+               : "r"(address));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&accumulator)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(accumulator[0]), "+f"(accumulator[1]), "+f"(accumulator[2]), "+f"(accumulator[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// ---- which expert and rows a CTA works on --------------------------------------------------
+
+struct ExpertSlice {
+  int32_t expert;
+  int64_t row_begin;
+  int32_t row_count;
+};
+
+__device__ __forceinline__ int32_t expert_row_count(const ExpertRows& rows, int expert) {
+  if (rows.layout == GroupRows::kOffsets) return rows.offsets[expert + 1] - rows.offsets[expert];
+  const int64_t count = rows.counts[expert];
+  return static_cast<int32_t>(count < 0 ? 0 : (count > rows.capacity ? rows.capacity : count));
+}
+
+// The rank-th expert (in expert order) with at least one row. Returns false, uniformly across the
+// block, when fewer experts have rows.
+__device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice& slice,
+                                   int* scratch /* [kWarps + 1] */) {
+  const int experts_per_thread = (rows.num_experts + kThreads - 1) / kThreads;
+  const int first = threadIdx.x * experts_per_thread;
+  int active = 0;
+  for (int i = 0; i < experts_per_thread; ++i) {
+    const int expert = first + i;
+    if (expert < rows.num_experts && expert_row_count(rows, expert) > 0) ++active;
+  }
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  int inclusive = active;
+#pragma unroll
+  for (int distance = 1; distance < 32; distance <<= 1) {
+    const int value = __shfl_up_sync(0xffffffffu, inclusive, distance);
+    if (lane >= distance) inclusive += value;
+  }
+  if (lane == 31) scratch[warp] = inclusive;
+  if (threadIdx.x == 0) scratch[kWarps] = -1;
+  __syncthreads();
+  int before = inclusive - active;
+  for (int w = 0; w < warp; ++w) before += scratch[w];
+  if (rank >= before && rank < before + active) {
+    int seen = before;
+    for (int i = 0; i < experts_per_thread; ++i) {
+      const int expert = first + i;
+      if (expert < rows.num_experts && expert_row_count(rows, expert) > 0) {
+        if (seen == rank) {
+          scratch[kWarps] = expert;
+          break;
+        }
+        ++seen;
+      }
+    }
+  }
+  __syncthreads();
+  const int expert = scratch[kWarps];
+  if (expert < 0) return false;
+  slice.expert = expert;
+  slice.row_begin = rows.layout == GroupRows::kOffsets ? rows.offsets[expert] : expert * rows.capacity;
+  slice.row_count = expert_row_count(rows, expert);
+  return true;
+}
+
+// Weight row (within the expert's matrix) held in shared row `row` of a CTA whose output columns
+// start at column_base; -1 past the matrix.
+template <Epilogue kEpilogue>
+__device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params, int64_t column_base,
+                                              int row) {
+  if constexpr (kEpilogue == Epilogue::kGatedActivation) {
+    const int within_warp = row & 15;
+    const int64_t feature = column_base + (row >> 4) * 8 + (within_warp & 7);
+    if (feature >= params.out_columns) return -1;
+    const bool up = within_warp >= 8;
+    switch (params.layout) {
+      case GateUpLayout::kInterleaved: return 2 * feature + (up ? 1 : 0);
+      case GateUpLayout::kUpThenGate: return up ? feature : params.out_columns + feature;
+      default: return up ? params.out_columns + feature : feature;
+    }
+  } else {
+    const int64_t weight = column_base + row;
+    return weight < params.w_rows ? weight : -1;
+  }
+}
+
+// ---- the kernel ----------------------------------------------------------------------------
+
+template <int kTokens, Epilogue kEpilogue>
+__global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmParams params) {
+  static_assert(kTokens == 8 || kTokens % 16 == 0, "token tile: 8 or a multiple of 16");
+  using Layout = SharedLayout<kTokens>;
+  constexpr int kNTiles = kTokens / 8;
+  constexpr int kColumns = columns_per_cta<kEpilogue>();
+  constexpr int kWeightChunksPerThread = kWeightRows * kChunksPerRow / kThreads;  // 8
+  constexpr int kTokenChunksPerThread = kTokens * kChunksPerRow / kThreads;      // kTokens / 8
+  constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
+
+  extern __shared__ __align__(128) unsigned char shared[];
+  __shared__ int scratch[kWarps + 1];
+
+  if constexpr (!kPrefetchWeights) cuda::wait_for_previous_grid();
+  ExpertSlice slice;
+  if (!find_active_expert(params.rows, blockIdx.y, slice, scratch)) return;
+
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int64_t k = params.k;
+  const int64_t column_base = static_cast<int64_t>(blockIdx.x) * kColumns;
+  const int num_k_tiles = static_cast<int>((k + kStageK - 1) / kStageK);
+  const uint32_t shared_base = shared_address(shared);
+
+  // Each thread copies one fixed 16-byte chunk column of 8 (weights) or kTokens/8 (tokens) rows.
+  const int copy_chunk = threadIdx.x % kChunksPerRow;
+  const int copy_row = threadIdx.x / kChunksPerRow;  // 0..7, then + 8 per step
+  const auto* weights = static_cast<const __nv_bfloat16*>(params.w) +
+                        static_cast<int64_t>(slice.expert) * params.w_rows * k;
+  const __nv_bfloat16* weight_rows[kWeightChunksPerThread];
+#pragma unroll
+  for (int i = 0; i < kWeightChunksPerThread; ++i) {
+    const int64_t row = weight_row<kEpilogue>(params, column_base, copy_row + 8 * i);
+    weight_rows[i] = row < 0 ? nullptr : weights + row * k;
+  }
+  const auto* x = static_cast<const __nv_bfloat16*>(params.x);
+
+  auto load_weights = [&](int stage, int k_tile) {
+    const int64_t column = static_cast<int64_t>(k_tile) * kStageK + copy_chunk * 8;
+    const uint32_t base = shared_base + stage * Layout::stage_bytes;
+#pragma unroll
+    for (int i = 0; i < kWeightChunksPerThread; ++i) {
+      const bool valid = weight_rows[i] != nullptr && column < k;
+      copy_16(base + swizzled(copy_row + 8 * i, copy_chunk), valid ? weight_rows[i] + column : weights,
+              valid);
+    }
+  };
+  auto load_tokens = [&](int stage, int k_tile, int64_t first_row, int tokens) {
+    const int64_t column = static_cast<int64_t>(k_tile) * kStageK + copy_chunk * 8;
+    const uint32_t base = shared_base + stage * Layout::stage_bytes + Layout::weight_bytes;
+#pragma unroll
+    for (int i = 0; i < kTokenChunksPerThread; ++i) {
+      const int token = copy_row + 8 * i;
+      const bool valid = token < tokens && column < k;
+      copy_16(base + swizzled(token, copy_chunk), valid ? x + (first_row + token) * k + column : x, valid);
+    }
+  };
+
+  for (int chunk_start = 0; chunk_start < slice.row_count; chunk_start += kTokens) {
+    const int tokens = min(kTokens, slice.row_count - chunk_start);
+    const int64_t first_row = slice.row_begin + chunk_start;
+    float accumulators[kNTiles][4];
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) accumulators[n][i] = 0.0f;
+    }
+
+    if (kPrefetchWeights && chunk_start == 0) {
+      // Weights do not depend on the previous kernel: start streaming them before waiting.
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_k_tiles) load_weights(stage, stage);
+      }
+      cuda::wait_for_previous_grid();
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_k_tiles) load_tokens(stage, stage, first_row, tokens);
+        commit_copies();
+      }
+    } else {
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_k_tiles) {
+          load_weights(stage, stage);
+          load_tokens(stage, stage, first_row, tokens);
+        }
+        commit_copies();
+      }
+    }
+
+    for (int k_tile = 0; k_tile < num_k_tiles; ++k_tile) {
+      wait_copies<kStages - 2>();
+      __syncthreads();
+      const int next = k_tile + kStages - 1;
+      if (next < num_k_tiles) {
+        load_weights(next % kStages, next);
+        load_tokens(next % kStages, next, first_row, tokens);
+      }
+      commit_copies();
+
+      const uint32_t weight_base = shared_base + (k_tile % kStages) * Layout::stage_bytes;
+      const uint32_t token_base = weight_base + Layout::weight_bytes;
+#pragma unroll
+      for (int step = 0; step < kStageK / 16; ++step) {
+        uint32_t a[4];
+        load_matrix_x4(a, weight_base + swizzled(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                 step * 2 + (lane >> 4)));
+        if constexpr (kTokens == 8) {
+          uint32_t b[2];
+          load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
+          mma_bf16(accumulators[0], a, b[0], b[1]);
+        } else {
+#pragma unroll
+          for (int pair = 0; pair < kNTiles / 2; ++pair) {
+            uint32_t b[4];
+            load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                    step * 2 + ((lane >> 3) & 1)));
+            mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
+            mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
+          }
+        }
+      }
+    }
+    wait_copies<0>();
+    __syncthreads();
+    if (chunk_start == 0) cuda::allow_next_grid();
+
+    // Epilogue: results to a [kTokens][kColumns] bf16 tile in shared memory, then 16-byte rows out.
+    constexpr int kTileStride = kColumns + 8;
+    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared);
+    const int group = lane >> 2;
+    const int pair_column = (lane & 3) * 2;
+    // Accumulator rows: local weight rows warp*16 + group (c[0], c[1]) and + 8 (c[2], c[3]).
+    float bias[2] = {0.0f, 0.0f};
+    if (params.bias != nullptr) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int64_t row = weight_row<kEpilogue>(params, column_base, warp * 16 + group + 8 * half);
+        if (row >= 0) {
+          const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
+          bias[half] = params.bias_bf16
+                           ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.bias)[index])
+                           : static_cast<const float*>(params.bias)[index];
+        }
+      }
+    }
+    const ActivationMath math{params.activation, params.alpha, params.beta, params.clamp_limit};
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) {
+      const int token = n * 8 + pair_column;
+      const float* c = accumulators[n];
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        // GEMM1's result rounds to bf16 before the activation, as on the grouped path.
+        const float first = __bfloat162float(__float2bfloat16_rn(c[j] + bias[0]));
+        const float second = __bfloat162float(__float2bfloat16_rn(c[2 + j] + bias[1]));
+        if constexpr (kEpilogue == Epilogue::kGatedActivation) {
+          // first: gate of feature warp*8+group; second: its up.
+          tile[(token + j) * kTileStride + warp * 8 + group] = __float2bfloat16_rn(math.gated(first, second));
+        } else if constexpr (kEpilogue == Epilogue::kActivation) {
+          tile[(token + j) * kTileStride + warp * 16 + group] = __float2bfloat16_rn(math.single(first));
+          tile[(token + j) * kTileStride + warp * 16 + group + 8] = __float2bfloat16_rn(math.single(second));
+        } else {
+          tile[(token + j) * kTileStride + warp * 16 + group] = __float2bfloat16_rn(first);
+          tile[(token + j) * kTileStride + warp * 16 + group + 8] = __float2bfloat16_rn(second);
+        }
+      }
+    }
+    __syncthreads();
+
+    constexpr int kOutChunksPerRow = kColumns / 8;
+    auto* out = static_cast<__nv_bfloat16*>(params.out);
+    for (int index = threadIdx.x; index < tokens * kOutChunksPerRow; index += kThreads) {
+      const int token = index / kOutChunksPerRow;
+      const int64_t column = column_base + (index % kOutChunksPerRow) * 8;
+      if (column >= params.out_columns) continue;
+      const int64_t row = first_row + token;
+      uint4 values =
+          *reinterpret_cast<const uint4*>(tile + token * kTileStride + (index % kOutChunksPerRow) * 8);
+      if constexpr (kEpilogue == Epilogue::kStore) {
+        if (params.row_weights != nullptr) {
+          const int64_t weight_index = params.row_to_slot != nullptr ? params.row_to_slot[row] : row;
+          if (weight_index >= 0) {
+            const float weight =
+                params.row_weights_bf16
+                    ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.row_weights)[weight_index])
+                    : static_cast<const float*>(params.row_weights)[weight_index];
+            auto* elements = reinterpret_cast<__nv_bfloat16*>(&values);
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+              elements[i] = __float2bfloat16_rn(weight * __bfloat162float(elements[i]));
+            }
+          }
+        }
+      }
+      *reinterpret_cast<uint4*>(out + row * params.out_columns + column) = values;
+    }
+    __syncthreads();  // the tile's memory is the next token tile's pipeline
+  }
+}
+
+// Opts each kernel instance into its dynamic shared memory once per device.
+template <int kTokens, Epilogue kEpilogue>
+void launch(const StreamingGemmParams& params, cudaStream_t stream) {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<bool> configured[kMaxDevices];
+  auto* kernel = streaming_gemm_kernel<kTokens, kEpilogue>;
+  constexpr int shared_bytes = SharedLayout<kTokens>::pipeline_bytes;
+  int device = 0;
+  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
+    cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
+                     "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
+    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
+  }
+  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(params.out_columns, columns_per_cta<kEpilogue>())),
+                  static_cast<unsigned>(params.max_active_experts));
+  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params);
+}
+
+template <Epilogue kEpilogue>
+void launch_for_tile(const StreamingGemmParams& params, int token_tile, cudaStream_t stream) {
+  if (params.rows.max_rows == 0 || params.max_active_experts == 0) return;
+  switch (token_tile) {
+    case 8: return launch<8, kEpilogue>(params, stream);
+    case 16: return launch<16, kEpilogue>(params, stream);
+    case 32: return launch<32, kEpilogue>(params, stream);
+    default: return launch<64, kEpilogue>(params, stream);
+  }
+}
+
+}  // namespace
+
+int streaming_token_tile(int64_t expected_rows_per_expert) {
+  if (expected_rows_per_expert <= 8) return 8;
+  if (expected_rows_per_expert <= 16) return 16;
+  if (expected_rows_per_expert <= 32) return 32;
+  return 64;
+}
+
+void launch_streaming_gemm1(const StreamingGemmParams& params, int token_tile, cudaStream_t stream) {
+  if (activation_is_gated(params.activation)) {
+    launch_for_tile<Epilogue::kGatedActivation>(params, token_tile, stream);
+  } else {
+    launch_for_tile<Epilogue::kActivation>(params, token_tile, stream);
+  }
+}
+
+void launch_streaming_gemm2(const StreamingGemmParams& params, int token_tile, cudaStream_t stream) {
+  launch_for_tile<Epilogue::kStore>(params, token_tile, stream);
+}
+
+}  // namespace fusedmoe::sm90
