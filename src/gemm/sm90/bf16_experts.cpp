@@ -35,9 +35,10 @@ ExpertsLayout experts_layout(const MoeConfig& moe, int64_t max_rows) {
   return offsets;
 }
 
-GroupedGemmProblem grouped_problem(const ExpertRows& rows, int64_t n, int64_t k, const void* a,
-                                   const void* b, void* d) {
+GroupedGemmProblem grouped_problem(const ExpertRows& rows, GroupedTile tile, int64_t n, int64_t k,
+                                   const void* a, const void* b, void* d) {
   GroupedGemmProblem problem;
+  problem.tile = tile;
   problem.num_groups = rows.num_experts;
   problem.n = n;
   problem.k = k;
@@ -119,6 +120,8 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
   if (path.kernel == ExpertKernel::kWeightStreaming) {
     const double expected_most = std::fmin(most, mean + 3.0 * std::sqrt(mean) + 1.0);
     path.token_tile = streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
+  } else {
+    path.grouped_tile = grouped_tile_for_rows(mean);
   }
   return path;
 }
@@ -183,7 +186,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
     return;
   }
 
-  grouped_gemm_bf16(grouped_problem(call.rows, n1, hidden, call.x, weights.w13.data, gemm1_out),
+  grouped_gemm_bf16(grouped_problem(call.rows, path.grouped_tile, n1, hidden, call.x, weights.w13.data, gemm1_out),
                     gemm_workspace, gemm_workspace_bytes, stream);
 
   ExpertActivationParams activation;
@@ -200,7 +203,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   activation.clamp_limit = moe.activation_params.clamp_limit;
   launch_expert_activation(activation, stream);
 
-  grouped_gemm_bf16(grouped_problem(call.rows, hidden, inter, activation_out, weights.w2.data, call.out),
+  grouped_gemm_bf16(grouped_problem(call.rows, path.grouped_tile, hidden, inter, activation_out, weights.w2.data, call.out),
                     gemm_workspace, gemm_workspace_bytes, stream);
 
   if (call.row_weights != nullptr) {

@@ -34,6 +34,7 @@ struct Bf16ExpertsCall {
 struct ExpertsPath {
   ExpertKernel kernel = ExpertKernel::kGroupedTile;  // never kAuto
   int token_tile = 0;                                // weight streaming only
+  GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
 };
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, bool biases);

@@ -18,6 +18,17 @@ enum class GroupRows : int32_t {
   kMasked = 1,   // expert e owns rows [e*capacity, e*capacity + counts[e])
 };
 
+// The CUTLASS tile (rows × weight rows × K) a call runs with; rows are the tokens of an expert.
+// A tile taller than an expert's rows computes padding: pick the smallest that covers them.
+enum class GroupedTile : int32_t {
+  k64x128 = 0,   // pingpong, one warpgroup per 64-row tile: <= 64 rows per expert
+  k128x128 = 1,  // cooperative, two warpgroups
+  k256x128 = 2,  // cooperative: prefill (713-723 TF/s at 512 rows per group, toolchain notes)
+};
+
+// The tile for a mean number of rows per expert.
+GroupedTile grouped_tile_for_rows(double mean_rows_per_expert);
+
 struct GroupedGemmProblem {
   int32_t num_groups = 0;    // local experts
   int64_t n = 0;             // output columns (weight rows)
@@ -29,9 +40,11 @@ struct GroupedGemmProblem {
   const void* a = nullptr;  // bf16 rows, row stride k
   const void* b = nullptr;  // bf16 [num_groups, n, k]
   void* d = nullptr;        // bf16 rows, row stride n
+  GroupedTile tile = GroupedTile::k256x128;
 };
 
-// Device scratch the grouped GEMM needs for `num_groups` groups (argument arrays + CUTLASS's own).
+// Device scratch the grouped GEMM needs for `num_groups` groups (argument arrays + CUTLASS's own),
+// enough for every tile.
 size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups);
 
 // Enqueues setup + GEMM on `stream`. `workspace` must hold grouped_gemm_bf16_workspace_bytes().
