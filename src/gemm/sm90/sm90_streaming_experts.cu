@@ -7,8 +7,9 @@
 // columns), else 64 output columns. It walks the expert's rows in tiles of kTokens, streaming its
 // weight slice through a kStages-deep cp.async pipeline of 128-element K steps.
 //
-// MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp, 4 warps) and the
-// tokens as B (8 per n-tile). Shared-memory rows are 256 bytes with 16-byte chunks XOR-swizzled
+// MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp) and the tokens as
+// B (8 per n-tile). A CTA of 64 weight rows gives each of its 4 warps 16 rows; a CTA of 32 or 16
+// rows (used when few experts are active, for more CTAs) splits K between its warps instead. Shared-memory rows are 256 bytes with 16-byte chunks XOR-swizzled
 // by row, so the ldmatrix reads of 8 rows hit 8 distinct bank groups. In a gated CTA each warp's
 // 16 rows are 8 gate rows followed by the 8 up rows of the same features, so every thread holds
 // gate and up of the same (feature, token) in its accumulator registers.
@@ -33,25 +34,34 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kWeightRows = 64;  // 16 per warp: one m16 MMA tile each
-constexpr int kStageK = 128;     // reduction elements per pipeline stage
-constexpr int kChunksPerRow = kStageK / 8;
-constexpr int kRowBytes = kStageK * 2;
+constexpr int kWarpRows = 16;                      // one m16 MMA tile per warp
+constexpr int kSliceRows = kWarps * kWarpRows;       // weight rows x K slices per stage: 64
+constexpr int kSliceK = 128;                         // reduction elements per K slice
+constexpr int kChunksPerRow = kSliceK / 8;
+constexpr int kRowBytes = kSliceK * 2;
 constexpr int kStages = 4;
 
 enum class Epilogue { kGatedActivation, kActivation, kStore };
 
-template <Epilogue kEpilogue>
-constexpr int columns_per_cta() {
-  return kEpilogue == Epilogue::kGatedActivation ? kWeightRows / 2 : kWeightRows;
-}
-
-template <int kTokens>
-struct SharedLayout {
-  static constexpr int weight_bytes = kWeightRows * kRowBytes;
-  static constexpr int stage_bytes = weight_bytes + kTokens * kRowBytes;
+// A CTA holds kRowGroups x 16 weight rows; its 4 warps split as kRowGroups row groups times
+// kSplitK K slices (kRowGroups * kSplitK == 4), so fewer rows per CTA give more CTAs when few
+// experts are active, and the K slices are summed through shared memory at the end.
+template <int kTokens, int kRowGroups>
+struct Shape {
+  static constexpr int rows = kRowGroups * kWarpRows;
+  static constexpr int split_k = kWarps / kRowGroups;
+  static constexpr int stage_k = kSliceK * split_k;
+  static constexpr int weight_slice_bytes = rows * kRowBytes;
+  static constexpr int token_slice_bytes = kTokens * kRowBytes;
+  static constexpr int weight_bytes = split_k * weight_slice_bytes;  // 16 KB
+  static constexpr int stage_bytes = weight_bytes + split_k * token_slice_bytes;
   static constexpr int pipeline_bytes = kStages * stage_bytes;
 };
+
+template <Epilogue kEpilogue, int kRows>
+constexpr int columns_per_cta() {
+  return kEpilogue == Epilogue::kGatedActivation ? kRows / 2 : kRows;
+}
 
 // ---- PTX wrappers --------------------------------------------------------------------------
 
@@ -157,16 +167,17 @@ __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice
   return true;
 }
 
-// Weight row (within the expert's matrix) held in shared row `row` of a CTA whose output columns
-// start at column_base; -1 past the matrix.
+// Weight row (within the expert's matrix) held in CTA row `row` (0 .. rows-1) of a CTA whose
+// output columns start at column_base; -1 past the matrix. Gated: every 16 rows are 8 gate rows
+// then the up rows of the same 8 features.
 template <Epilogue kEpilogue>
 __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params, int64_t column_base,
                                               int row) {
   if constexpr (kEpilogue == Epilogue::kGatedActivation) {
-    const int within_warp = row & 15;
-    const int64_t feature = column_base + (row >> 4) * 8 + (within_warp & 7);
+    const int within_group = row & 15;
+    const int64_t feature = column_base + (row >> 4) * 8 + (within_group & 7);
     if (feature >= params.out_columns) return -1;
-    const bool up = within_warp >= 8;
+    const bool up = within_group >= 8;
     switch (params.layout) {
       case GateUpLayout::kInterleaved: return 2 * feature + (up ? 1 : 0);
       case GateUpLayout::kUpThenGate: return up ? feature : params.out_columns + feature;
@@ -180,14 +191,14 @@ __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params,
 
 // ---- the kernel ----------------------------------------------------------------------------
 
-template <int kTokens, Epilogue kEpilogue>
+template <int kTokens, int kRowGroups, Epilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmParams params) {
   static_assert(kTokens == 8 || kTokens % 16 == 0, "token tile: 8 or a multiple of 16");
-  using Layout = SharedLayout<kTokens>;
+  using S = Shape<kTokens, kRowGroups>;
   constexpr int kNTiles = kTokens / 8;
-  constexpr int kColumns = columns_per_cta<kEpilogue>();
-  constexpr int kWeightChunksPerThread = kWeightRows * kChunksPerRow / kThreads;  // 8
-  constexpr int kTokenChunksPerThread = kTokens * kChunksPerRow / kThreads;      // kTokens / 8
+  constexpr int kColumns = columns_per_cta<kEpilogue, S::rows>();
+  constexpr int kWeightChunksPerThread = kSliceRows * kChunksPerRow / kThreads;            // 8
+  constexpr int kTokenChunksPerThread = S::split_k * kTokens * kChunksPerRow / kThreads;  // >= 1
   constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
 
   extern __shared__ __align__(128) unsigned char shared[];
@@ -199,12 +210,15 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
+  const int row_group = warp % kRowGroups;  // which 16 weight rows
+  const int k_slice = warp / kRowGroups;    // which K slice of each stage
   const int64_t k = params.k;
   const int64_t column_base = static_cast<int64_t>(blockIdx.x) * kColumns;
-  const int num_k_tiles = static_cast<int>((k + kStageK - 1) / kStageK);
+  const int num_k_tiles = static_cast<int>((k + S::stage_k - 1) / S::stage_k);
   const uint32_t shared_base = shared_address(shared);
 
-  // Each thread copies one fixed 16-byte chunk column of 8 (weights) or kTokens/8 (tokens) rows.
+  // Each thread copies one fixed 16-byte chunk column of 8 (weights) or more (tokens) rows of the
+  // stage's slices; slice-row v is row v % rows of K slice v / rows.
   const int copy_chunk = threadIdx.x % kChunksPerRow;
   const int copy_row = threadIdx.x / kChunksPerRow;  // 0..7, then + 8 per step
   const auto* weights = static_cast<const __nv_bfloat16*>(params.w) +
@@ -212,29 +226,34 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   const __nv_bfloat16* weight_rows[kWeightChunksPerThread];
 #pragma unroll
   for (int i = 0; i < kWeightChunksPerThread; ++i) {
-    const int64_t row = weight_row<kEpilogue>(params, column_base, copy_row + 8 * i);
+    const int64_t row = weight_row<kEpilogue>(params, column_base, (copy_row + 8 * i) % S::rows);
     weight_rows[i] = row < 0 ? nullptr : weights + row * k;
   }
   const auto* x = static_cast<const __nv_bfloat16*>(params.x);
 
   auto load_weights = [&](int stage, int k_tile) {
-    const int64_t column = static_cast<int64_t>(k_tile) * kStageK + copy_chunk * 8;
-    const uint32_t base = shared_base + stage * Layout::stage_bytes;
+    const uint32_t base = shared_base + stage * S::stage_bytes;
 #pragma unroll
     for (int i = 0; i < kWeightChunksPerThread; ++i) {
+      const int slice_row = copy_row + 8 * i;
+      const int part = slice_row / S::rows;
+      const int64_t column = static_cast<int64_t>(k_tile) * S::stage_k + part * kSliceK + copy_chunk * 8;
       const bool valid = weight_rows[i] != nullptr && column < k;
-      copy_16(base + swizzled(copy_row + 8 * i, copy_chunk), valid ? weight_rows[i] + column : weights,
-              valid);
+      copy_16(base + part * S::weight_slice_bytes + swizzled(slice_row % S::rows, copy_chunk),
+              valid ? weight_rows[i] + column : weights, valid);
     }
   };
   auto load_tokens = [&](int stage, int k_tile, int64_t first_row, int tokens) {
-    const int64_t column = static_cast<int64_t>(k_tile) * kStageK + copy_chunk * 8;
-    const uint32_t base = shared_base + stage * Layout::stage_bytes + Layout::weight_bytes;
+    const uint32_t base = shared_base + stage * S::stage_bytes + S::weight_bytes;
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
-      const int token = copy_row + 8 * i;
+      const int slice_row = copy_row + 8 * i;
+      const int part = slice_row / kTokens;
+      const int token = slice_row % kTokens;
+      const int64_t column = static_cast<int64_t>(k_tile) * S::stage_k + part * kSliceK + copy_chunk * 8;
       const bool valid = token < tokens && column < k;
-      copy_16(base + swizzled(token, copy_chunk), valid ? x + (first_row + token) * k + column : x, valid);
+      copy_16(base + part * S::token_slice_bytes + swizzled(token, copy_chunk),
+              valid ? x + (first_row + token) * k + column : x, valid);
     }
   };
 
@@ -278,12 +297,13 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       }
       commit_copies();
 
-      const uint32_t weight_base = shared_base + (k_tile % kStages) * Layout::stage_bytes;
-      const uint32_t token_base = weight_base + Layout::weight_bytes;
+      const uint32_t stage_base = shared_base + (k_tile % kStages) * S::stage_bytes;
+      const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
+      const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
 #pragma unroll
-      for (int step = 0; step < kStageK / 16; ++step) {
+      for (int step = 0; step < kSliceK / 16; ++step) {
         uint32_t a[4];
-        load_matrix_x4(a, weight_base + swizzled(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+        load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
                                                  step * 2 + (lane >> 4)));
         if constexpr (kTokens == 8) {
           uint32_t b[2];
@@ -305,44 +325,79 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     __syncthreads();
     if (chunk_start == 0) cuda::allow_next_grid();
 
-    // Epilogue: results to a [kTokens][kColumns] bf16 tile in shared memory, then 16-byte rows out.
-    constexpr int kTileStride = kColumns + 8;
-    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared);
     const int group = lane >> 2;
     const int pair_column = (lane & 3) * 2;
-    // Accumulator rows: local weight rows warp*16 + group (c[0], c[1]) and + 8 (c[2], c[3]).
-    float bias[2] = {0.0f, 0.0f};
-    if (params.bias != nullptr) {
+    // Accumulator (n, i): weight row row_group*16 + group (+ 8 for i >= 2), token n*8 +
+    // pair_column (+ 1 for odd i).
+    constexpr int kReduceBytes = S::split_k > 1 ? S::split_k * S::rows * kTokens * 4 : 0;
+    if constexpr (S::split_k > 1) {
+      // Sum the K slices: every warp parks its partial sums, the first slice's warps add them up.
+      auto* partial = reinterpret_cast<float*>(shared);
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int64_t row = weight_row<kEpilogue>(params, column_base, warp * 16 + group + 8 * half);
-        if (row >= 0) {
-          const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
-          bias[half] = params.bias_bf16
-                           ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.bias)[index])
-                           : static_cast<const float*>(params.bias)[index];
+      for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
+          const int token = n * 8 + pair_column + (i & 1);
+          partial[(k_slice * S::rows + row) * kTokens + token] = accumulators[n][i];
+        }
+      }
+      __syncthreads();
+      if (k_slice == 0) {
+#pragma unroll
+        for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
+            const int token = n * 8 + pair_column + (i & 1);
+#pragma unroll
+            for (int part = 1; part < S::split_k; ++part) {
+              accumulators[n][i] += partial[(part * S::rows + row) * kTokens + token];
+            }
+          }
         }
       }
     }
-    const ActivationMath math{params.activation, params.alpha, params.beta, params.clamp_limit};
+
+    // Epilogue: results to a [kTokens][kColumns] bf16 tile in shared memory (after the partial
+    // sums), then 16-byte rows out.
+    constexpr int kTileStride = kColumns + 8;
+    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + kReduceBytes);
+    if (k_slice == 0) {
+      float bias[2] = {0.0f, 0.0f};
+      if (params.bias != nullptr) {
 #pragma unroll
-    for (int n = 0; n < kNTiles; ++n) {
-      const int token = n * 8 + pair_column;
-      const float* c = accumulators[n];
+        for (int half = 0; half < 2; ++half) {
+          const int64_t row = weight_row<kEpilogue>(params, column_base, row_group * 16 + group + 8 * half);
+          if (row >= 0) {
+            const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
+            bias[half] = params.bias_bf16
+                             ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.bias)[index])
+                             : static_cast<const float*>(params.bias)[index];
+          }
+        }
+      }
+      const ActivationMath math{params.activation, params.alpha, params.beta, params.clamp_limit};
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        // GEMM1's result rounds to bf16 before the activation, as on the grouped path.
-        const float first = __bfloat162float(__float2bfloat16_rn(c[j] + bias[0]));
-        const float second = __bfloat162float(__float2bfloat16_rn(c[2 + j] + bias[1]));
-        if constexpr (kEpilogue == Epilogue::kGatedActivation) {
-          // first: gate of feature warp*8+group; second: its up.
-          tile[(token + j) * kTileStride + warp * 8 + group] = __float2bfloat16_rn(math.gated(first, second));
-        } else if constexpr (kEpilogue == Epilogue::kActivation) {
-          tile[(token + j) * kTileStride + warp * 16 + group] = __float2bfloat16_rn(math.single(first));
-          tile[(token + j) * kTileStride + warp * 16 + group + 8] = __float2bfloat16_rn(math.single(second));
-        } else {
-          tile[(token + j) * kTileStride + warp * 16 + group] = __float2bfloat16_rn(first);
-          tile[(token + j) * kTileStride + warp * 16 + group + 8] = __float2bfloat16_rn(second);
+      for (int n = 0; n < kNTiles; ++n) {
+        const int token = n * 8 + pair_column;
+        const float* c = accumulators[n];
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          // GEMM1's result rounds to bf16 before the activation, as on the grouped path.
+          const float first = __bfloat162float(__float2bfloat16_rn(c[j] + bias[0]));
+          const float second = __bfloat162float(__float2bfloat16_rn(c[2 + j] + bias[1]));
+          __nv_bfloat16* out_row = tile + (token + j) * kTileStride;
+          if constexpr (kEpilogue == Epilogue::kGatedActivation) {
+            // first: gate of feature row_group*8 + group; second: its up.
+            out_row[row_group * 8 + group] = __float2bfloat16_rn(math.gated(first, second));
+          } else if constexpr (kEpilogue == Epilogue::kActivation) {
+            out_row[row_group * 16 + group] = __float2bfloat16_rn(math.single(first));
+            out_row[row_group * 16 + group + 8] = __float2bfloat16_rn(math.single(second));
+          } else {
+            out_row[row_group * 16 + group] = __float2bfloat16_rn(first);
+            out_row[row_group * 16 + group + 8] = __float2bfloat16_rn(second);
+          }
         }
       }
     }
@@ -379,13 +434,30 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   }
 }
 
+// Multiprocessors of the current device, read once per device.
+int multiprocessors() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices];
+  int device = 0;
+  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < kMaxDevices) {
+    const int known = cached[device].load(std::memory_order_acquire);
+    if (known > 0) return known;
+  }
+  int count = 0;
+  cuda::check_cuda(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+                   "cudaDeviceGetAttribute(multiprocessors)");
+  if (device < kMaxDevices) cached[device].store(count, std::memory_order_release);
+  return count;
+}
+
 // Opts each kernel instance into its dynamic shared memory once per device.
-template <int kTokens, Epilogue kEpilogue>
+template <int kTokens, int kRowGroups, Epilogue kEpilogue>
 void launch(const StreamingGemmParams& params, cudaStream_t stream) {
   constexpr int kMaxDevices = 64;
   static std::atomic<bool> configured[kMaxDevices];
-  auto* kernel = streaming_gemm_kernel<kTokens, kEpilogue>;
-  constexpr int shared_bytes = SharedLayout<kTokens>::pipeline_bytes;
+  auto* kernel = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue>;
+  constexpr int shared_bytes = Shape<kTokens, kRowGroups>::pipeline_bytes;
   int device = 0;
   cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
@@ -393,19 +465,41 @@ void launch(const StreamingGemmParams& params, cudaStream_t stream) {
                      "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
-  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(params.out_columns, columns_per_cta<kEpilogue>())),
+  constexpr int kColumns = columns_per_cta<kEpilogue, Shape<kTokens, kRowGroups>::rows>();
+  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(params.out_columns, kColumns)),
                   static_cast<unsigned>(params.max_active_experts));
   cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params);
+}
+
+// Row groups per CTA: all 4 (64 weight rows) unless that leaves fewer than two CTAs per
+// multiprocessor for the experts that can be active; then 2 or 1, splitting K instead. Only the
+// decode token tiles (8, 16) have the narrow shapes: larger tiles mean many active experts.
+template <Epilogue kEpilogue>
+int row_groups_for(const StreamingGemmParams& params, int token_tile) {
+  if (token_tile > 16) return 4;
+  const int64_t wanted = 2LL * multiprocessors();
+  for (const int row_groups : {4, 2}) {
+    const int64_t columns = kEpilogue == Epilogue::kGatedActivation ? row_groups * 8 : row_groups * 16;
+    if (cuda::ceil_div(params.out_columns, columns) * params.max_active_experts >= wanted) return row_groups;
+  }
+  return 1;
 }
 
 template <Epilogue kEpilogue>
 void launch_for_tile(const StreamingGemmParams& params, int token_tile, cudaStream_t stream) {
   if (params.rows.max_rows == 0 || params.max_active_experts == 0) return;
+  const int row_groups = row_groups_for<kEpilogue>(params, token_tile);
   switch (token_tile) {
-    case 8: return launch<8, kEpilogue>(params, stream);
-    case 16: return launch<16, kEpilogue>(params, stream);
-    case 32: return launch<32, kEpilogue>(params, stream);
-    default: return launch<64, kEpilogue>(params, stream);
+    case 8:
+      if (row_groups == 1) return launch<8, 1, kEpilogue>(params, stream);
+      if (row_groups == 2) return launch<8, 2, kEpilogue>(params, stream);
+      return launch<8, 4, kEpilogue>(params, stream);
+    case 16:
+      if (row_groups == 1) return launch<16, 1, kEpilogue>(params, stream);
+      if (row_groups == 2) return launch<16, 2, kEpilogue>(params, stream);
+      return launch<16, 4, kEpilogue>(params, stream);
+    case 32: return launch<32, 4, kEpilogue>(params, stream);
+    default: return launch<64, 4, kEpilogue>(params, stream);
   }
 }
 
