@@ -109,6 +109,7 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   // GEMM2 writes its rows over the permuted input, which GEMM1 has consumed by then.
   sm90::Bf16ExpertsCall call;
   call.kernel = plan.options.expert_kernel;
+  call.tactic = plan.options.tactic;
   call.rows = expert_rows;
   call.x = permuted.data;
   call.out = permuted.data;

@@ -80,12 +80,14 @@ tools::LayerSpec bf16_spec(const LayerCase& layer_case, int32_t ep = 1, int32_t 
 // A layer on the GPU: inputs, prepared weights, workspace, and helpers to run each entry point.
 class GpuLayer {
  public:
-  GpuLayer(const RandomLayer& layer, int32_t max_tokens, ExpertKernel kernel = ExpertKernel::kAuto)
+  GpuLayer(const RandomLayer& layer, int32_t max_tokens, ExpertKernel kernel = ExpertKernel::kAuto,
+           int32_t tactic = -1)
       : layer_(layer), tensors_(0) {
     PlanOptions options;
     options.backend = Backend::kCudaSm90;
     options.max_num_tokens = max_tokens;
     options.expert_kernel = kernel;
+    options.tactic = tactic;
     plan_ = make_plan(layer.moe(), layer.spec().routing, options);
     hidden_ = tensors_.upload(layer.hidden_states());
     const RoutingInputs host_routing = layer.routing_inputs();
@@ -463,6 +465,26 @@ INSTANTIATE_TEST_SUITE_P(BothKernels, Bf16ExpertsGpuKernels,
                          [](const ::testing::TestParamInfo<ExpertKernel>& info) {
                            return kernel_label(info.param);
                          });
+
+// Every forced tactic (grouped tiles 64x128, 128x128, 256x128; streaming token tiles 8..64)
+// against the reference: the heuristic alone would leave some of them untested at these sizes.
+TEST(Bf16ExpertsGpuTactics, EveryForcedTacticMatchesReference) {
+  FUSEDMOE_REQUIRE_SM90();
+  for (const LayerCase& layer_case : {LayerCase{"qwen3-30b-a3b", 1, 16, 75}, LayerCase{"deepseek-v3", 8, 16, 9}}) {
+    RandomLayer layer(bf16_spec(layer_case), layer_case.tokens, testing::case_seed(case_name(layer_case)));
+    layer.generate_all_experts();
+    for (const ExpertKernel kernel : {ExpertKernel::kGroupedTile, ExpertKernel::kWeightStreaming}) {
+      const int32_t tactics = kernel == ExpertKernel::kGroupedTile ? 3 : 4;
+      for (int32_t tactic = 0; tactic < tactics; ++tactic) {
+        GpuLayer gpu(layer, layer_case.tokens, kernel, tactic);
+        const tools::RoutedIds decisions = gpu.route();
+        expect_close_to_reference(gpu.fused(), tools::routed_on_cpu(layer, decisions).output,
+                                  case_name(layer_case) + " " + kernel_label(kernel) + " tactic " +
+                                      std::to_string(tactic));
+      }
+    }
+  }
+}
 
 // At prefill sizes (M = 4096, too slow for the single-threaded reference) the two kernel
 // families check each other: independent tilings, the same rounding steps, so they agree to the

@@ -50,7 +50,7 @@ tools::ReplayTiming parse_timing(const std::string& name) {
 BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   const Options options(args,
                         {"model", "tp", "tokens", "entry", "iterations", "warmup", "csv", "seed",
-                         "rotate", "timing", "expert-kernel"},
+                         "rotate", "timing", "expert-kernel", "tactic"},
                         {});
   BenchRequest request;
   const int32_t tp = static_cast<int32_t>(options.get_int("tp", 1, 1, 1024));
@@ -69,6 +69,7 @@ BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   request.row.replay.timing = parse_timing(options.get("timing", "isolated"));
   request.row.max_sets = static_cast<int32_t>(options.get_int("rotate", 8, 1, 64));
   request.row.expert_kernel = parse_expert_kernel(options.get("expert-kernel", "auto"));
+  request.row.tactic = static_cast<int32_t>(options.get_int("tactic", -1, -1, 3));
   request.csv_path = options.get("csv", "");
   request.seed = options.get_seed("seed");
   return request;
@@ -81,7 +82,8 @@ void print_request(const BenchRequest& request) {
             "logits, outside the timed region"
           : "moe_fused; the preset's own routing on N(0,1) fp32 logits, timed";
   std::printf("entry     %s\n", routing);
-  std::printf("experts   expert kernel %s\n", expert_kernel_name(request.row.expert_kernel));
+  std::printf("experts   expert kernel %s, tactic %d\n", expert_kernel_name(request.row.expert_kernel),
+              request.row.tactic);
   std::printf("data      bf16 weights N(0,1)*%.2g and hidden states N(0,1), generated on the GPU "
               "(seed %llu)\n",
               static_cast<double>(tools::kBenchWeightStddev),

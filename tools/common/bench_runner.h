@@ -21,6 +21,7 @@ struct BenchRowOptions {
   BenchEntry entry = BenchEntry::kRouted;
   int32_t max_sets = 8;  // 1: one input set replayed, like the peer
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
+  int32_t tactic = -1;  // PlanOptions::tactic
   ReplayOptions replay;
 };
 

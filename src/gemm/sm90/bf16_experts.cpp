@@ -56,9 +56,10 @@ bool has_expert_biases(const ExpertWeights& weights) {
   return weights.w13_bias.defined() || weights.w2_bias.defined();
 }
 
-// Weight streaming re-reads an expert's weights once per token tile of up to 64 rows; past this
-// many rows per expert on average the grouped tile GEMM's reuse wins.
-constexpr double kStreamingMaxMeanRows = 32.0;
+// Weight streaming re-reads an expert's weights once per token tile and runs mma.sync; past this
+// many rows per expert on average the grouped tile GEMM (wgmma) wins. Measured on an H100 (docs/PERF.md): streaming wins at 16 rows per expert on every preset and
+// loses at 32 (DeepSeek-V3, MiniMax-M2 M = 1024) to the 64x128 grouped tile.
+constexpr double kStreamingMaxMeanRows = 16.0;
 
 void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
                    int token_tile, void* activation_out, Stream stream) {
@@ -102,7 +103,8 @@ void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf1
 
 }  // namespace
 
-ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, bool biases) {
+ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
+                                bool biases) {
   // Rows per expert: the masked capacity, or the mean of the contiguous buffer's rows. Routing
   // spreads them unevenly; the token tile covers the mean plus three standard deviations of a
   // uniform routing, and a busier expert runs more tiles.
@@ -119,9 +121,10 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
   }
   if (path.kernel == ExpertKernel::kWeightStreaming) {
     const double expected_most = std::fmin(most, mean + 3.0 * std::sqrt(mean) + 1.0);
-    path.token_tile = streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
+    path.token_tile = tactic >= 0 ? 8 << tactic
+                                  : streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
   } else {
-    path.grouped_tile = grouped_tile_for_rows(mean);
+    path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean);
   }
   return path;
 }
@@ -180,7 +183,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   void* gemm_workspace = base + layout.gemm_workspace;
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
-  const ExpertsPath path = choose_experts_path(call.rows, call.kernel, has_expert_biases(weights));
+  const ExpertsPath path = choose_experts_path(call.rows, call.kernel, call.tactic, has_expert_biases(weights));
   if (path.kernel == ExpertKernel::kWeightStreaming) {
     run_streaming(moe, weights, call, path.token_tile, activation_out, stream);
     return;

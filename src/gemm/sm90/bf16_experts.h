@@ -28,6 +28,7 @@ struct Bf16ExpertsCall {
   bool row_weights_bf16 = false;
   const int32_t* row_to_slot = nullptr;
   ExpertKernel kernel = ExpertKernel::kAuto;
+  int32_t tactic = -1;  // PlanOptions::tactic
 };
 
 // The kernel family and token tile a call runs with (the heuristic behind ExpertKernel::kAuto).
@@ -37,7 +38,8 @@ struct ExpertsPath {
   GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
 };
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
-ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, bool biases);
+ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
+                                bool biases);
 
 // Why this configuration has no BF16 GPU path (empty when it has one).
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe);

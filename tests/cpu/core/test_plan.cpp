@@ -39,13 +39,20 @@ TEST(Plan, CudaPlanNeedsAtLeastOneToken) {
   expect_invalid([] { cuda_plan(small_moe(), {}, 0); }, {"'options.max_num_tokens'", "got 0"});
 }
 
-TEST(Plan, ForcedTacticIsRefusedUntilTacticsExist) {
+TEST(Plan, ForcedTacticNeedsAForcedKernelThatHasIt) {
   PlanOptions options;
   options.backend = Backend::kCudaSm90;
   options.max_num_tokens = 16;
+  options.tactic = 0;
+  expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
+               {"options.tactic = 0", "expert_kernel 'auto'", "heuristic default (-1)"});
+  options.expert_kernel = ExpertKernel::kGroupedTile;
+  EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 0);
   options.tactic = 3;
   expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
-               {"options.tactic = 3", "heuristic default (-1)"});
+               {"options.tactic = 3", "expert_kernel 'grouped-tile'", "0..2 for grouped-tile"});
+  options.expert_kernel = ExpertKernel::kWeightStreaming;
+  EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 3);
 }
 
 TEST(Plan, ExpertParallelPlanCountsLocalExperts) {
