@@ -21,7 +21,7 @@ enum class GroupRows : int32_t {
 // The CUTLASS tile (rows × weight rows × K) a call runs with; rows are the tokens of an expert.
 // A tile taller than an expert's rows computes padding: pick the smallest that covers them.
 enum class GroupedTile : int32_t {
-  k64x128 = 0,   // pingpong, one warpgroup per 64-row tile: <= 64 rows per expert
+  k64x128 = 0,   // pingpong, one warpgroup per 64-row tile: few rows per expert
   k128x128 = 1,  // cooperative, two warpgroups
   k256x128 = 2,  // cooperative: prefill (713-723 TF/s at 512 rows per group, toolchain notes)
 };
