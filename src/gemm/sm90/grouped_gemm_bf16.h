@@ -24,6 +24,7 @@ enum class GroupedTile : int32_t {
   k64x128 = 0,   // pingpong, one warpgroup per 64-row tile: few rows per expert
   k128x128 = 1,  // cooperative, two warpgroups
   k256x128 = 2,  // cooperative: prefill (713-723 TF/s at 512 rows per group, toolchain notes)
+  k128x256 = 3,  // cooperative, 256 weight rows per tile: less row padding than 256x128
 };
 
 // The tile for a mean number of rows per expert.

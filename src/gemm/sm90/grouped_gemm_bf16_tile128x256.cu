@@ -1,0 +1,21 @@
+// Grouped bf16 GEMM, 128×256×64 tile, cooperative: two consumer warpgroups share a 128-row tile of 256 weight rows.
+#include "gemm/sm90/grouped_gemm_bf16_impl.cuh"
+#include "gemm/sm90/grouped_gemm_bf16_tiles.h"
+
+namespace fusedmoe::sm90 {
+namespace {
+
+using Tile = grouped_detail::GroupedGemm<cute::Shape<cute::_128, cute::_256, cute::_64>,
+                                         cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative,
+                                         cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative>;
+
+}  // namespace
+
+size_t grouped_gemm_bf16_128x256_workspace_bytes(int32_t num_groups) { return Tile::required_workspace_bytes(num_groups); }
+
+void grouped_gemm_bf16_128x256(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
+                         Stream stream) {
+  Tile::run(problem, workspace, workspace_bytes, stream);
+}
+
+}  // namespace fusedmoe::sm90
