@@ -10,13 +10,13 @@
 namespace fusedmoe::sm90 {
 
 // Measured on an H100 with every tile forced (docs/PERF.md, `fusedmoe bench --tactic`): 64x128
-// ties 128x128 at 32 rows per expert and loses to it from 64 (Mixtral M = 256: 1367 vs 1110 us);
-// 128x128 wins at 128-256 rows (DeepSeek-V3 M = 4096, Mixtral M = 1024, Qwen3 M = 4096); 256x128
-// wins from 512 (every preset at M = 16384).
+// ties the taller tiles at 32 rows per expert; 128x128 wins at 64 (Mixtral M = 256: 1110 us
+// against 1367 for 64x128); 128x256 wins from 128 rows on every preset (DeepSeek-V3 M = 16384:
+// 22.5 ms against 28.3 for 256x128, which pads 512 +- 22 rows per expert to three 256-row tiles).
 GroupedTile grouped_tile_for_rows(double mean_rows_per_expert) {
   if (mean_rows_per_expert <= 48.0) return GroupedTile::k64x128;
-  if (mean_rows_per_expert <= 384.0) return GroupedTile::k128x128;
-  return GroupedTile::k256x128;
+  if (mean_rows_per_expert <= 96.0) return GroupedTile::k128x128;
+  return GroupedTile::k128x256;
 }
 
 size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {
