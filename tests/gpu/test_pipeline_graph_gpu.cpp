@@ -108,6 +108,27 @@ class Pipeline {
              row_to_slot == o.row_to_slot && slot_to_row == o.slot_to_row &&
              permuted == o.permuted && output == o.output;
     }
+    // Which buffers differ, and the first differing byte of each (for the failure message).
+    std::string differences(const Snapshot& o) const {
+      std::string text;
+      auto compare = [&](const char* name, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+        if (a == b) return;
+        size_t first = 0;
+        while (first < a.size() && first < b.size() && a[first] == b[first]) ++first;
+        size_t count = 0;
+        for (size_t i = 0; i < a.size() && i < b.size(); ++i) count += a[i] != b[i];
+        text += std::string(" ") + name + ": " + std::to_string(count) + " bytes differ, first at byte " +
+                std::to_string(first) + ";";
+      };
+      compare("ids", ids, o.ids);
+      compare("weights", weights, o.weights);
+      compare("offsets", offsets, o.offsets);
+      compare("row_to_slot", row_to_slot, o.row_to_slot);
+      compare("slot_to_row", slot_to_row, o.slot_to_row);
+      compare("permuted", permuted, o.permuted);
+      compare("output", output, o.output);
+      return text;
+    }
   };
 
   Snapshot snapshot() const {
@@ -189,7 +210,8 @@ TEST_P(PipelineGraph, ReplayOnNewInputsMatchesEager) {
       pipeline.poison_outputs();
       pipeline.enqueue();
       const Pipeline::Snapshot eager = pipeline.snapshot();
-      EXPECT_TRUE(replayed == eager) << c.name << ": graph replay " << replay << " differs from eager";
+      EXPECT_TRUE(replayed == eager) << c.name << ": graph replay " << replay << " differs from eager:"
+                                     << replayed.differences(eager);
       pipeline.check_identity_output(eager);
     }
     cudaGraphExecDestroy(exec);
