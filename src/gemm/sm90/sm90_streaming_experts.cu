@@ -22,7 +22,6 @@
 // streaming its first weight stages before waiting for GEMM1's activations.
 #include <cuda_bf16.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -193,8 +192,7 @@ __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params,
 // ---- the kernel ----------------------------------------------------------------------------
 
 template <int kTokens, int kRowGroups, Epilogue kEpilogue>
-__global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmParams params,
-                                                                  int blocks_per_cta) {
+__global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmParams params) {
   static_assert(kTokens == 8 || kTokens % 16 == 0, "token tile: 8 or a multiple of 16");
   using S = Shape<kTokens, kRowGroups>;
   constexpr int kNTiles = kTokens / 8;
@@ -215,14 +213,8 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   const int row_group = warp % kRowGroups;  // which 16 weight rows
   const int k_slice = warp / kRowGroups;    // which K slice of each stage
   const int64_t k = params.k;
+  const int64_t column_base = static_cast<int64_t>(blockIdx.x) * kColumns;
   const int num_k_tiles = static_cast<int>((k + S::stage_k - 1) / S::stage_k);
-  // This CTA's column blocks: [first_block, first_block + num_blocks), streamed back to back
-  // through one pipeline (step = block * num_k_tiles + k tile), so short-K CTAs do not pay the
-  // pipeline fill and the expert lookup once per 64 rows.
-  const int total_blocks = static_cast<int>((params.out_columns + kColumns - 1) / kColumns);
-  const int first_block = blockIdx.x * blocks_per_cta;
-  const int num_blocks = min(blocks_per_cta, total_blocks - first_block);
-  const int num_steps = num_blocks * num_k_tiles;
   const uint32_t shared_base = shared_address(shared);
 
   // Each thread copies one fixed 16-byte chunk column of 8 (weights) or more (tokens) rows of the
@@ -232,21 +224,14 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   const auto* weights = static_cast<const __nv_bfloat16*>(params.w) +
                         static_cast<int64_t>(slice.expert) * params.w_rows * k;
   const __nv_bfloat16* weight_rows[kWeightChunksPerThread];
-  int rows_block = -1;  // the column block weight_rows point into
+#pragma unroll
+  for (int i = 0; i < kWeightChunksPerThread; ++i) {
+    const int64_t row = weight_row<kEpilogue>(params, column_base, (copy_row + 8 * i) % S::rows);
+    weight_rows[i] = row < 0 ? nullptr : weights + row * k;
+  }
   const auto* x = static_cast<const __nv_bfloat16*>(params.x);
 
-  auto load_weights = [&](int stage, int step) {
-    const int block = first_block + step / num_k_tiles;
-    const int k_tile = step % num_k_tiles;
-    if (block != rows_block) {
-      rows_block = block;
-#pragma unroll
-      for (int i = 0; i < kWeightChunksPerThread; ++i) {
-        const int64_t row = weight_row<kEpilogue>(params, static_cast<int64_t>(block) * kColumns,
-                                                  (copy_row + 8 * i) % S::rows);
-        weight_rows[i] = row < 0 ? nullptr : weights + row * k;
-      }
-    }
+  auto load_weights = [&](int stage, int k_tile) {
     const uint32_t base = shared_base + stage * S::stage_bytes;
 #pragma unroll
     for (int i = 0; i < kWeightChunksPerThread; ++i) {
@@ -258,8 +243,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
               valid ? weight_rows[i] + column : weights, valid);
     }
   };
-  auto load_tokens = [&](int stage, int step, int64_t first_row, int tokens) {
-    const int k_tile = step % num_k_tiles;
+  auto load_tokens = [&](int stage, int k_tile, int64_t first_row, int tokens) {
     const uint32_t base = shared_base + stage * S::stage_bytes + S::weight_bytes;
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
@@ -272,16 +256,6 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
               valid ? x + (first_row + token) * k + column : x, valid);
     }
   };
-
-  // The epilogue's own shared memory (after the pipeline, which keeps streaming the next block):
-  // the K slices' partial sums, then the [kTokens][kColumns] bf16 result tile.
-  constexpr int kReduceBytes = S::split_k > 1 ? S::split_k * S::rows * kTokens * 4 : 0;
-  constexpr int kTileStride = kColumns + 8;
-  auto* partial = reinterpret_cast<float*>(shared + S::pipeline_bytes);
-  auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + S::pipeline_bytes + kReduceBytes);
-  const int group = lane >> 2;
-  const int pair_column = (lane & 3) * 2;
-  bool signalled = false;
 
   for (int chunk_start = 0; chunk_start < slice.row_count; chunk_start += kTokens) {
     const int tokens = min(kTokens, slice.row_count - chunk_start);
@@ -296,16 +270,16 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     if (kPrefetchWeights && chunk_start == 0) {
       // Weights do not depend on the previous kernel: start streaming them before waiting.
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_steps) load_weights(stage, stage);
+        if (stage < num_k_tiles) load_weights(stage, stage);
       }
       cuda::wait_for_previous_grid();
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_steps) load_tokens(stage, stage, first_row, tokens);
+        if (stage < num_k_tiles) load_tokens(stage, stage, first_row, tokens);
         commit_copies();
       }
     } else {
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_steps) {
+        if (stage < num_k_tiles) {
           load_weights(stage, stage);
           load_tokens(stage, stage, first_row, tokens);
         }
@@ -313,153 +287,150 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       }
     }
 
-    for (int step = 0; step < num_steps; ++step) {
+    for (int k_tile = 0; k_tile < num_k_tiles; ++k_tile) {
       wait_copies<kStages - 2>();
       __syncthreads();
-      const int next = step + kStages - 1;
-      if (next < num_steps) {
+      const int next = k_tile + kStages - 1;
+      if (next < num_k_tiles) {
         load_weights(next % kStages, next);
         load_tokens(next % kStages, next, first_row, tokens);
       }
       commit_copies();
 
-      const uint32_t stage_base = shared_base + (step % kStages) * S::stage_bytes;
+      const uint32_t stage_base = shared_base + (k_tile % kStages) * S::stage_bytes;
       const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
       const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
 #pragma unroll
-      for (int k_step = 0; k_step < kSliceK / 16; ++k_step) {
+      for (int step = 0; step < kSliceK / 16; ++step) {
         uint32_t a[4];
         load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                 k_step * 2 + (lane >> 4)));
+                                                 step * 2 + (lane >> 4)));
         if constexpr (kTokens == 8) {
           uint32_t b[2];
-          load_matrix_x2(b, token_base + swizzled(lane & 7, k_step * 2 + ((lane >> 3) & 1)));
+          load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
           mma_bf16(accumulators[0], a, b[0], b[1]);
         } else {
 #pragma unroll
           for (int pair = 0; pair < kNTiles / 2; ++pair) {
             uint32_t b[4];
             load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                    k_step * 2 + ((lane >> 3) & 1)));
+                                                    step * 2 + ((lane >> 3) & 1)));
             mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
             mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
           }
         }
       }
-      if (step % num_k_tiles != num_k_tiles - 1) continue;
+    }
+    wait_copies<0>();
+    __syncthreads();
+    if (chunk_start == 0) cuda::allow_next_grid();
 
-      // ---- a column block is complete: its epilogue ----
-      if (!signalled) {
-        cuda::allow_next_grid();
-        signalled = true;
+    const int group = lane >> 2;
+    const int pair_column = (lane & 3) * 2;
+    // Accumulator (n, i): weight row row_group*16 + group (+ 8 for i >= 2), token n*8 +
+    // pair_column (+ 1 for odd i).
+    constexpr int kReduceBytes = S::split_k > 1 ? S::split_k * S::rows * kTokens * 4 : 0;
+    if constexpr (S::split_k > 1) {
+      // Sum the K slices: every warp parks its partial sums, the first slice's warps add them up.
+      auto* partial = reinterpret_cast<float*>(shared);
+#pragma unroll
+      for (int n = 0; n < kNTiles; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
+          const int token = n * 8 + pair_column + (i & 1);
+          partial[(k_slice * S::rows + row) * kTokens + token] = accumulators[n][i];
+        }
       }
-      const int64_t column_base = static_cast<int64_t>(first_block + step / num_k_tiles) * kColumns;
-      // Accumulator (n, i): weight row row_group*16 + group (+ 8 for i >= 2), token n*8 +
-      // pair_column (+ 1 for odd i).
-      if constexpr (S::split_k > 1) {
-        // Sum the K slices: every warp parks its partial sums, the first slice's warps add them.
+      __syncthreads();
+      if (k_slice == 0) {
 #pragma unroll
         for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
             const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
             const int token = n * 8 + pair_column + (i & 1);
-            partial[(k_slice * S::rows + row) * kTokens + token] = accumulators[n][i];
-          }
-        }
-        __syncthreads();
-        if (k_slice == 0) {
 #pragma unroll
-          for (int n = 0; n < kNTiles; ++n) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-              const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
-              const int token = n * 8 + pair_column + (i & 1);
-#pragma unroll
-              for (int part = 1; part < S::split_k; ++part) {
-                accumulators[n][i] += partial[(part * S::rows + row) * kTokens + token];
-              }
+            for (int part = 1; part < S::split_k; ++part) {
+              accumulators[n][i] += partial[(part * S::rows + row) * kTokens + token];
             }
           }
         }
       }
-      if (k_slice == 0) {
-        float bias[2] = {0.0f, 0.0f};
-        if (params.bias != nullptr) {
+    }
+
+    // Epilogue: results to a [kTokens][kColumns] bf16 tile in shared memory (after the partial
+    // sums), then 16-byte rows out.
+    constexpr int kTileStride = kColumns + 8;
+    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + kReduceBytes);
+    if (k_slice == 0) {
+      float bias[2] = {0.0f, 0.0f};
+      if (params.bias != nullptr) {
 #pragma unroll
-          for (int half = 0; half < 2; ++half) {
-            const int64_t row = weight_row<kEpilogue>(params, column_base, row_group * 16 + group + 8 * half);
-            if (row >= 0) {
-              const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
-              bias[half] = params.bias_bf16
-                               ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.bias)[index])
-                               : static_cast<const float*>(params.bias)[index];
-            }
-          }
-        }
-        const ActivationMath math{params.activation, params.alpha, params.beta, params.clamp_limit};
-#pragma unroll
-        for (int n = 0; n < kNTiles; ++n) {
-          const int token = n * 8 + pair_column;
-          const float* c = accumulators[n];
-#pragma unroll
-          for (int j = 0; j < 2; ++j) {
-            // GEMM1's result rounds to bf16 before the activation, as on the grouped path.
-            const float first = __bfloat162float(__float2bfloat16_rn(c[j] + bias[0]));
-            const float second = __bfloat162float(__float2bfloat16_rn(c[2 + j] + bias[1]));
-            __nv_bfloat16* out_row = tile + (token + j) * kTileStride;
-            if constexpr (kEpilogue == Epilogue::kGatedActivation) {
-              // first: gate of feature row_group*8 + group; second: its up.
-              out_row[row_group * 8 + group] = __float2bfloat16_rn(math.gated(first, second));
-            } else if constexpr (kEpilogue == Epilogue::kActivation) {
-              out_row[row_group * 16 + group] = __float2bfloat16_rn(math.single(first));
-              out_row[row_group * 16 + group + 8] = __float2bfloat16_rn(math.single(second));
-            } else {
-              out_row[row_group * 16 + group] = __float2bfloat16_rn(first);
-              out_row[row_group * 16 + group + 8] = __float2bfloat16_rn(second);
-            }
+        for (int half = 0; half < 2; ++half) {
+          const int64_t row = weight_row<kEpilogue>(params, column_base, row_group * 16 + group + 8 * half);
+          if (row >= 0) {
+            const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
+            bias[half] = params.bias_bf16
+                             ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.bias)[index])
+                             : static_cast<const float*>(params.bias)[index];
           }
         }
       }
+      const ActivationMath math{params.activation, params.alpha, params.beta, params.clamp_limit};
 #pragma unroll
       for (int n = 0; n < kNTiles; ++n) {
+        const int token = n * 8 + pair_column;
+        const float* c = accumulators[n];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) accumulators[n][i] = 0.0f;
+        for (int j = 0; j < 2; ++j) {
+          // GEMM1's result rounds to bf16 before the activation, as on the grouped path.
+          const float first = __bfloat162float(__float2bfloat16_rn(c[j] + bias[0]));
+          const float second = __bfloat162float(__float2bfloat16_rn(c[2 + j] + bias[1]));
+          __nv_bfloat16* out_row = tile + (token + j) * kTileStride;
+          if constexpr (kEpilogue == Epilogue::kGatedActivation) {
+            // first: gate of feature row_group*8 + group; second: its up.
+            out_row[row_group * 8 + group] = __float2bfloat16_rn(math.gated(first, second));
+          } else if constexpr (kEpilogue == Epilogue::kActivation) {
+            out_row[row_group * 16 + group] = __float2bfloat16_rn(math.single(first));
+            out_row[row_group * 16 + group + 8] = __float2bfloat16_rn(math.single(second));
+          } else {
+            out_row[row_group * 16 + group] = __float2bfloat16_rn(first);
+            out_row[row_group * 16 + group + 8] = __float2bfloat16_rn(second);
+          }
+        }
       }
-      __syncthreads();
+    }
+    __syncthreads();
 
-      constexpr int kOutChunksPerRow = kColumns / 8;
-      auto* out = static_cast<__nv_bfloat16*>(params.out);
-      for (int index = threadIdx.x; index < tokens * kOutChunksPerRow; index += kThreads) {
-        const int token = index / kOutChunksPerRow;
-        const int64_t column = column_base + (index % kOutChunksPerRow) * 8;
-        if (column >= params.out_columns) continue;
-        const int64_t row = first_row + token;
-        uint4 values =
-            *reinterpret_cast<const uint4*>(tile + token * kTileStride + (index % kOutChunksPerRow) * 8);
-        if constexpr (kEpilogue == Epilogue::kStore) {
-          if (params.row_weights != nullptr) {
-            const int64_t weight_index = params.row_to_slot != nullptr ? params.row_to_slot[row] : row;
-            if (weight_index >= 0) {
-              const float weight =
-                  params.row_weights_bf16
-                      ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.row_weights)[weight_index])
-                      : static_cast<const float*>(params.row_weights)[weight_index];
-              auto* elements = reinterpret_cast<__nv_bfloat16*>(&values);
+    constexpr int kOutChunksPerRow = kColumns / 8;
+    auto* out = static_cast<__nv_bfloat16*>(params.out);
+    for (int index = threadIdx.x; index < tokens * kOutChunksPerRow; index += kThreads) {
+      const int token = index / kOutChunksPerRow;
+      const int64_t column = column_base + (index % kOutChunksPerRow) * 8;
+      if (column >= params.out_columns) continue;
+      const int64_t row = first_row + token;
+      uint4 values =
+          *reinterpret_cast<const uint4*>(tile + token * kTileStride + (index % kOutChunksPerRow) * 8);
+      if constexpr (kEpilogue == Epilogue::kStore) {
+        if (params.row_weights != nullptr) {
+          const int64_t weight_index = params.row_to_slot != nullptr ? params.row_to_slot[row] : row;
+          if (weight_index >= 0) {
+            const float weight =
+                params.row_weights_bf16
+                    ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.row_weights)[weight_index])
+                    : static_cast<const float*>(params.row_weights)[weight_index];
+            auto* elements = reinterpret_cast<__nv_bfloat16*>(&values);
 #pragma unroll
-              for (int i = 0; i < 8; ++i) {
-                elements[i] = __float2bfloat16_rn(weight * __bfloat162float(elements[i]));
-              }
+            for (int i = 0; i < 8; ++i) {
+              elements[i] = __float2bfloat16_rn(weight * __bfloat162float(elements[i]));
             }
           }
         }
-        *reinterpret_cast<uint4*>(out + row * params.out_columns + column) = values;
       }
-      // The partial sums and the tile are reused by the next block's epilogue only after every
-      // thread passed the next step's barrier, which follows this block's reads.
+      *reinterpret_cast<uint4*>(out + row * params.out_columns + column) = values;
     }
-    wait_copies<0>();
-    __syncthreads();  // the next token tile refills every stage
+    __syncthreads();  // the tile's memory is the next token tile's pipeline
   }
 }
 
@@ -486,10 +457,7 @@ void launch(const StreamingGemmParams& params, cudaStream_t stream) {
   constexpr int kMaxDevices = 64;
   static std::atomic<bool> configured[kMaxDevices];
   auto* kernel = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue>;
-  using S = Shape<kTokens, kRowGroups>;
-  constexpr int kColumns = columns_per_cta<kEpilogue, S::rows>();
-  constexpr int shared_bytes = S::pipeline_bytes + (S::split_k > 1 ? S::split_k * S::rows * kTokens * 4 : 0) +
-                               kTokens * (kColumns + 8) * 2;
+  constexpr int shared_bytes = Shape<kTokens, kRowGroups>::pipeline_bytes;
   int device = 0;
   cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
@@ -497,18 +465,10 @@ void launch(const StreamingGemmParams& params, cudaStream_t stream) {
                      "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
-  // Column blocks per CTA: enough for ~256 KB of weights per CTA when K is short, as long as
-  // every multiprocessor still gets two CTAs.
-  const int64_t total_blocks = cuda::ceil_div(params.out_columns, kColumns);
-  const int64_t block_bytes = static_cast<int64_t>(S::rows) * params.k * 2;
-  const int64_t by_bytes = cuda::ceil_div(int64_t{256} << 10, block_bytes);
-  const int64_t by_parallelism = total_blocks * params.max_active_experts / (2LL * multiprocessors());
-  const int blocks_per_cta =
-      static_cast<int>(std::max<int64_t>(1, std::min({by_bytes, by_parallelism, total_blocks})));
-  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(total_blocks, blocks_per_cta)),
+  constexpr int kColumns = columns_per_cta<kEpilogue, Shape<kTokens, kRowGroups>::rows>();
+  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(params.out_columns, kColumns)),
                   static_cast<unsigned>(params.max_active_experts));
-  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params,
-                      blocks_per_cta);
+  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params);
 }
 
 // Row groups per CTA: all 4 (64 weight rows) unless that leaves multiprocessors idle for the
