@@ -5,7 +5,7 @@
 // the per-expert row counts, so the grid can be sized without knowing the routing) and a slice
 // of 64 weight rows: 32 gate rows plus the matching 32 up rows for a gated GEMM1 (32 output
 // columns), else 64 output columns. It walks the expert's rows in tiles of kTokens, streaming its
-// weight slice through a multi-stage cp.async pipeline of 128-element K steps.
+// weight slice through a kStages-deep cp.async pipeline of 128-element K steps.
 //
 // MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp) and the tokens as
 // B (8 per n-tile). A CTA of 64 weight rows gives each of its 4 warps 16 rows; a CTA of 32 or 16
@@ -39,10 +39,7 @@ constexpr int kSliceRows = kWarps * kWarpRows;       // weight rows x K slices p
 constexpr int kSliceK = 128;                         // reduction elements per K slice
 constexpr int kChunksPerRow = kSliceK / 8;
 constexpr int kRowBytes = kSliceK * 2;
-// Pipeline depth: as many stages as fit in ~110 KB (two CTAs per multiprocessor), at least 4,
-// so a multiprocessor running a single CTA still keeps enough bytes in flight.
-constexpr int kStageBudgetBytes = 110 * 1024;
-constexpr int kMinStages = 4;
+constexpr int kStages = 4;
 
 enum class Epilogue { kGatedActivation, kActivation, kStore };
 
@@ -58,9 +55,7 @@ struct Shape {
   static constexpr int token_slice_bytes = kTokens * kRowBytes;
   static constexpr int weight_bytes = split_k * weight_slice_bytes;  // 16 KB
   static constexpr int stage_bytes = weight_bytes + split_k * token_slice_bytes;
-  static constexpr int stages =
-      kStageBudgetBytes / stage_bytes > kMinStages ? kStageBudgetBytes / stage_bytes : kMinStages;
-  static constexpr int pipeline_bytes = stages * stage_bytes;
+  static constexpr int pipeline_bytes = kStages * stage_bytes;
 };
 
 template <Epilogue kEpilogue, int kRows>
@@ -209,13 +204,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   extern __shared__ __align__(128) unsigned char shared[];
   __shared__ int scratch[kWarps + 1];
 
-  constexpr int kStages = S::stages;
-  if constexpr (!kPrefetchWeights) {
-    cuda::wait_for_previous_grid();
-    // A grid that fits in one wave lets the next kernel's CTAs in now: they take the free slots
-    // and start streaming their weights while this one runs.
-    if (params.early_dependents) cuda::allow_next_grid();
-  }
+  if constexpr (!kPrefetchWeights) cuda::wait_for_previous_grid();
   ExpertSlice slice;
   if (!find_active_expert(params.rows, blockIdx.y, slice, scratch)) return;
 
@@ -476,21 +465,10 @@ void launch(const StreamingGemmParams& params, cudaStream_t stream) {
                      "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
-  static std::atomic<int> resident_per_sm[kMaxDevices];
-  int resident = device < kMaxDevices ? resident_per_sm[device].load(std::memory_order_acquire) : 0;
-  if (resident == 0) {
-    cuda::check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, shared_bytes),
-                     "cudaOccupancyMaxActiveBlocksPerMultiprocessor(streaming_gemm_kernel)");
-    if (device < kMaxDevices) resident_per_sm[device].store(resident, std::memory_order_release);
-  }
   constexpr int kColumns = columns_per_cta<kEpilogue, Shape<kTokens, kRowGroups>::rows>();
   const dim3 grid(static_cast<unsigned>(cuda::ceil_div(params.out_columns, kColumns)),
                   static_cast<unsigned>(params.max_active_experts));
-  StreamingGemmParams launched = params;
-  launched.early_dependents =
-      kEpilogue != Epilogue::kStore &&
-      static_cast<int64_t>(grid.x) * grid.y <= static_cast<int64_t>(resident) * multiprocessors();
-  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, launched);
+  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params);
 }
 
 // Row groups per CTA: all 4 (64 weight rows) unless that leaves multiprocessors idle for the

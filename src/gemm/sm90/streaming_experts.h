@@ -38,9 +38,6 @@ struct StreamingGemmParams {
   const void* bias = nullptr;
   bool bias_bf16 = false;
 
-  // Set by the launcher: the grid fits in one wave, so the kernel lets the next one start early.
-  bool early_dependents = false;
-
   // GEMM1 only.
   Activation activation = Activation::kSwiGLU;
   GateUpLayout layout = GateUpLayout::kGateThenUp;
