@@ -333,14 +333,16 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     if constexpr (S::split_k > 1) {
       // Sum the K slices: every warp parks its partial sums, the first slice's warps add them up.
       auto* partial = reinterpret_cast<float*>(shared);
+      // Where accumulator (n, i) of this thread parks in K slice `part`'s partial sums.
+      const auto partial_index = [&](int part, int n, int i) {
+        const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
+        const int token = n * 8 + pair_column + (i & 1);
+        return (part * S::rows + row) * kTokens + token;
+      };
 #pragma unroll
       for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
-          const int token = n * 8 + pair_column + (i & 1);
-          partial[(k_slice * S::rows + row) * kTokens + token] = accumulators[n][i];
-        }
+        for (int i = 0; i < 4; ++i) partial[partial_index(k_slice, n, i)] = accumulators[n][i];
       }
       __syncthreads();
       if (k_slice == 0) {
@@ -348,11 +350,9 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
         for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
-            const int token = n * 8 + pair_column + (i & 1);
 #pragma unroll
             for (int part = 1; part < S::split_k; ++part) {
-              accumulators[n][i] += partial[(part * S::rows + row) * kTokens + token];
+              accumulators[n][i] += partial[partial_index(part, n, i)];
             }
           }
         }
