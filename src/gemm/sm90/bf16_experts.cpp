@@ -57,8 +57,9 @@ bool has_expert_biases(const ExpertWeights& weights) {
 }
 
 // Weight streaming re-reads an expert's weights once per token tile and runs mma.sync; past this
-// many rows per expert on average the grouped tile GEMM (wgmma) wins. Measured on an H100 (docs/PERF.md): streaming wins at 16 rows per expert on every preset and
-// loses at 32 (DeepSeek-V3, MiniMax-M2 M = 1024) to the 64x128 grouped tile.
+// many rows per expert on average the grouped tile GEMM (wgmma) wins. Measured on an H100
+// (docs/PERF.md): streaming wins at 16 rows per expert on every preset and loses at 32
+// (DeepSeek-V3, MiniMax-M2 M = 1024) to the 64x128 grouped tile.
 constexpr double kStreamingMaxMeanRows = 16.0;
 
 void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
@@ -119,7 +120,7 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
   path.kernel = requested;
   if (requested == ExpertKernel::kAuto) {
     path.kernel = biases || mean <= kStreamingMaxMeanRows ? ExpertKernel::kWeightStreaming
-                                                : ExpertKernel::kGroupedTile;
+                                                          : ExpertKernel::kGroupedTile;
   }
   if (path.kernel == ExpertKernel::kWeightStreaming) {
     const double expected_most = std::fmin(most, mean + 2.0 * std::sqrt(mean) + 1.0);
