@@ -60,7 +60,7 @@ struct PlanOptions {
   CombineMode combine_mode = CombineMode::kDeterministic;
   // -1: the heuristic default tactic. >= 0 forces one, for tuning; it needs expert_kernel forced
   // too: kGroupedTile takes 0 = 64x128, 1 = 128x128, 2 = 256x128, 3 = 128x256 tiles (tokens x
-  // weight rows), 4 = 128x256 in clusters of 2; kWeightStreaming takes
+  // weight rows); kWeightStreaming takes
   // 0..3 = token tiles of 8, 16, 32, 64. Anything else is refused with kUnsupported.
   int32_t tactic = -1;
   ExpertKernel expert_kernel = ExpertKernel::kAuto;

@@ -58,9 +58,8 @@ constexpr const char* kDetails =
     "  --csv FILE        also write the rows as CSV, row by row\n"
     "  --seed S          seed of the random layer (default 0)\n"
     "  --expert-kernel K auto (default: chosen per call) | weight-streaming | grouped-tile\n"
-    "  --tactic N        with a forced --expert-kernel: grouped-tile 0..4 = 64x128, 128x128,\n"
-    "                    256x128, 128x256 tiles, 128x256 in clusters of 2; weight-streaming\n"
-    "                    0..3 = token tiles 8..64\n"
+    "  --tactic N        with a forced --expert-kernel: grouped-tile 0..3 = 64x128, 128x128,\n"
+    "                    256x128, 128x256 tiles; weight-streaming 0..3 = token tiles 8..64\n"
     "\n"
     "exit status: 0 pass, 1 verification failed, 2 bad arguments or device unavailable,\n"
     "             3 runtime error\n";

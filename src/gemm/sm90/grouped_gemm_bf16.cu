@@ -23,8 +23,7 @@ size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {
   return std::max({grouped_gemm_bf16_64x128_workspace_bytes(num_groups),
                    grouped_gemm_bf16_128x128_workspace_bytes(num_groups),
                    grouped_gemm_bf16_256x128_workspace_bytes(num_groups),
-                   grouped_gemm_bf16_128x256_workspace_bytes(num_groups),
-                   grouped_gemm_bf16_128x256_cluster2_workspace_bytes(num_groups)});
+                   grouped_gemm_bf16_128x256_workspace_bytes(num_groups)});
 }
 
 void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
@@ -33,8 +32,6 @@ void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_
     case GroupedTile::k64x128: return grouped_gemm_bf16_64x128(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k128x128: return grouped_gemm_bf16_128x128(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k128x256: return grouped_gemm_bf16_128x256(problem, workspace, workspace_bytes, stream);
-    case GroupedTile::k128x256Cluster2:
-      return grouped_gemm_bf16_128x256_cluster2(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k256x128: break;
   }
   grouped_gemm_bf16_256x128(problem, workspace, workspace_bytes, stream);

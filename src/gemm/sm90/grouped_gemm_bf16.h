@@ -25,7 +25,6 @@ enum class GroupedTile : int32_t {
   k128x128 = 1,  // cooperative, two warpgroups
   k256x128 = 2,  // cooperative: prefill (713-723 TF/s at 512 rows per group, toolchain notes)
   k128x256 = 3,  // cooperative, 256 weight rows per tile: less row padding than 256x128
-  k128x256Cluster2 = 4,  // 128x256 in clusters of 2 along the rows: TMA multicast of the weights
 };
 
 // The tile for a mean number of rows per expert.

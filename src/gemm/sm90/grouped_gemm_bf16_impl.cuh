@@ -63,8 +63,7 @@ __global__ void fill_group_arrays(Arrays arrays, GroupedGemmProblem problem, Str
 }
 
 // A CUTLASS grouped GEMM for one tile configuration.
-template <class TileShape, class KernelSchedule, class EpilogueSchedule,
-          class ClusterShape = Shape<_1, _1, _1>>
+template <class TileShape, class KernelSchedule, class EpilogueSchedule>
 struct GroupedGemm {
 using ProblemShape = cutlass::gemm::GroupProblemShape<Shape<int, int, int>>;
 using ElementAB = cutlass::bfloat16_t;
@@ -74,6 +73,7 @@ using LayoutA = cutlass::layout::RowMajor;
 using LayoutB = cutlass::layout::ColumnMajor;
 using LayoutD = cutlass::layout::RowMajor;
 static constexpr int kAlignment = 8;  // 16 bytes of bf16
+using ClusterShape = Shape<_1, _1, _1>;
 using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
     cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
     cutlass::epilogue::collective::EpilogueTileAuto, ElementAccumulator, ElementAccumulator,

@@ -23,8 +23,4 @@ size_t grouped_gemm_bf16_128x256_workspace_bytes(int32_t num_groups);
 void grouped_gemm_bf16_128x256(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
                                Stream stream);
 
-size_t grouped_gemm_bf16_128x256_cluster2_workspace_bytes(int32_t num_groups);
-void grouped_gemm_bf16_128x256_cluster2(const GroupedGemmProblem& problem, void* workspace,
-                                        size_t workspace_bytes, Stream stream);
-
 }  // namespace fusedmoe::sm90
