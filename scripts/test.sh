@@ -19,7 +19,7 @@ ctest --test-dir build --output-on-failure -L 'cpu|gpu'
 
 # Say once, plainly, whether the gpu label ran or skipped (ctest lists skips without reasons).
 skipped=$(ctest --test-dir build -L gpu -N 2>/dev/null | grep -c "Test *#" || true)
-reason=$(build/tests/fusedmoe_gpu_tests --gtest_filter='Bf16ExpertsGpuGraph.*' 2>&1 |
+reason=$(build/tests/fusedmoe_gpu_tests --gtest_filter='RoutingGpu.StridedLogitsAndRepeatable' 2>&1 |
          grep -m1 "GPU test skipped" || true)
 if [ -n "$reason" ]; then
   echo "test.sh: the $skipped GPU tests were skipped on this machine: ${reason#GPU test skipped: }"
