@@ -1,0 +1,87 @@
+// The sm90 expert-kernel heuristic (ExpertKernel::kAuto, forced kernels and tactics): host logic,
+// checked without a GPU. The thresholds come from the H100 sweeps in docs/PERF.md.
+#include <gtest/gtest.h>
+
+#include "gemm/sm90/bf16_experts.h"
+#include "gemm/sm90/grouped_gemm_bf16.h"
+
+namespace fusedmoe::sm90 {
+namespace {
+
+ExpertRows contiguous(int64_t rows, int32_t experts) {
+  ExpertRows expert_rows;
+  expert_rows.layout = GroupRows::kOffsets;
+  expert_rows.num_experts = experts;
+  expert_rows.max_rows = rows;
+  return expert_rows;
+}
+
+ExpertRows masked(int64_t capacity, int32_t experts) {
+  ExpertRows expert_rows;
+  expert_rows.layout = GroupRows::kMasked;
+  expert_rows.num_experts = experts;
+  expert_rows.capacity = capacity;
+  expert_rows.max_rows = capacity * experts;
+  return expert_rows;
+}
+
+TEST(ExpertsPath, AutoStreamsWeightsAtDecodeWithATokenTileCoveringTheBusiestExpert) {
+  // DeepSeek-V3 (E_l = 256, top-8): M = 1 -> 8 rows over 256 experts.
+  ExpertsPath path = choose_experts_path(contiguous(8, 256), ExpertKernel::kAuto, -1, false);
+  EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
+  EXPECT_EQ(path.token_tile, 8);
+  // M = 256 -> 8 rows per expert on average: the 16-token tile (mean + 2 sigma = 14.7).
+  path = choose_experts_path(contiguous(2048, 256), ExpertKernel::kAuto, -1, false);
+  EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
+  EXPECT_EQ(path.token_tile, 16);
+  // Qwen3 M = 256 (E_l = 128): 16 rows per expert, the last streaming case: 32-token tile.
+  path = choose_experts_path(contiguous(2048, 128), ExpertKernel::kAuto, -1, false);
+  EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
+  EXPECT_EQ(path.token_tile, 32);
+}
+
+TEST(ExpertsPath, AutoPicksTheGroupedTileByRowsPerExpert) {
+  const struct {
+    int64_t rows;
+    int32_t experts;
+    GroupedTile tile;
+  } cases[] = {{8192, 256, GroupedTile::k64x128},     // 32 rows per expert
+               {2048, 32, GroupedTile::k128x128},     // 64
+               {32768, 256, GroupedTile::k128x256},   // 128
+               {131072, 256, GroupedTile::k128x256}}; // 512
+  for (const auto& c : cases) {
+    const ExpertsPath path = choose_experts_path(contiguous(c.rows, c.experts), ExpertKernel::kAuto, -1, false);
+    EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile) << c.rows << " rows";
+    EXPECT_EQ(path.grouped_tile, c.tile) << c.rows << " rows";
+  }
+}
+
+TEST(ExpertsPath, MaskedLayoutJudgesByCapacity) {
+  EXPECT_EQ(choose_experts_path(masked(16, 32), ExpertKernel::kAuto, -1, false).kernel,
+            ExpertKernel::kWeightStreaming);
+  EXPECT_EQ(choose_experts_path(masked(37, 8), ExpertKernel::kAuto, -1, false).kernel,
+            ExpertKernel::kGroupedTile);
+  // A forced streaming kernel on a masked slab never takes a tile larger than the capacity needs.
+  EXPECT_EQ(choose_experts_path(masked(5, 8), ExpertKernel::kWeightStreaming, -1, false).token_tile, 8);
+}
+
+TEST(ExpertsPath, BiasesAlwaysTakeWeightStreamingUnderAuto) {
+  const ExpertsPath path = choose_experts_path(contiguous(131072, 128), ExpertKernel::kAuto, -1, true);
+  EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
+  EXPECT_EQ(path.token_tile, 64);
+}
+
+TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
+  const ExpertRows rows = contiguous(8, 256);
+  ExpertsPath path = choose_experts_path(rows, ExpertKernel::kGroupedTile, -1, false);
+  EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile);
+  EXPECT_EQ(path.grouped_tile, GroupedTile::k64x128);
+  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false);
+  EXPECT_EQ(path.grouped_tile, GroupedTile::k128x256);
+  path = choose_experts_path(contiguous(131072, 256), ExpertKernel::kWeightStreaming, 1, false);
+  EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
+  EXPECT_EQ(path.token_tile, 16);
+}
+
+}  // namespace
+}  // namespace fusedmoe::sm90
