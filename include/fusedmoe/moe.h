@@ -47,7 +47,7 @@ enum class CombineMode : int32_t {
 enum class ExpertKernel : int32_t {
   kAuto = 0,
   kWeightStreaming = 1,  // weights as the MMA's M, 8-64 tokens as N: bandwidth-bound decode
-  kGroupedTile = 2,      // CUTLASS grouped GEMM, 256x128 tiles, TMA + wgmma: prefill
+  kGroupedTile = 2,      // CUTLASS grouped GEMM (TMA + wgmma), tile by rows per expert: prefill
 };
 const char* expert_kernel_name(ExpertKernel kernel);
 
@@ -60,8 +60,8 @@ struct PlanOptions {
   CombineMode combine_mode = CombineMode::kDeterministic;
   // -1: the heuristic default tactic. >= 0 forces one, for tuning; it needs expert_kernel forced
   // too: kGroupedTile takes 0 = 64x128, 1 = 128x128, 2 = 256x128, 3 = 128x256 tiles (tokens x
-  // weight rows); kWeightStreaming takes
-  // 0..3 = token tiles of 8, 16, 32, 64. Anything else is refused with kUnsupported.
+  // weight rows); kWeightStreaming takes 0..3 = token tiles of 8, 16, 32, 64. Anything else is
+  // refused with kUnsupported.
   int32_t tactic = -1;
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
 };

@@ -7,8 +7,8 @@
 //                                      x[r, :] · w13[e, up(f), :] + b13[e, up(f)])
 //                        (non-gated: act(x[r, :] · w1[e, f, :])), rounded as the grouped path:
 //                        GEMM1 result to bf16, activation in fp32, result to bf16.
-//   GEMM2:               out[r, n] = round(x2[r, :] · w2[e, n, :] + b2[e, n]), times the row's router weight
-//                        (then rounded again) when row weights are given.
+//   GEMM2:               out[r, n] = round(x2[r, :] · w2[e, n, :] + b2[e, n]), times the row's
+//                        router weight (then rounded again) when row weights are given.
 // for every row r of local expert e (ExpertRows: contiguous offsets or masked slabs).
 #pragma once
 
