@@ -1,6 +1,6 @@
 """fusedmoe against the Triton fused-MoE peer, in one device run.
 
-Runs `fusedmoe bench --csv` for the shapes and token counts, then the peer
+Runs `fusedmoe bench --csv` for the shapes and token counts (one process per shape), then the peer
 (`triton_moe.py --shape S --dtype bf16 --tokens ...`, one process per shape, JSON lines) for the
 same shapes, merges them by (shape, M) and writes a markdown table:
 
@@ -214,10 +214,15 @@ def ceilings_lines(fusedmoe_lines, ours, peers):
     device = next((l.split("measured on", 1)[1].strip() for l in fusedmoe_lines
                    if l.startswith("ceilings") and "measured on" in l), "the device")
     lines = []
-    row = next(iter(ours.values()), None)
-    if row and number(row.get("read_bw")) and number(row.get("bf16_rate")):
-        lines.append("fusedmoe ceilings, measured on {}: read {:.3f} TB/s, bf16 {:.1f} TF/s".format(
-            device, number(row["read_bw"]) * 1e-12, number(row["bf16_rate"]) * 1e-12))
+    mine = {}
+    for (label, _), row in ours.items():
+        if number(row.get("read_bw")) and number(row.get("bf16_rate")):
+            mine.setdefault(label, row)
+    if mine:
+        lines.append("fusedmoe ceilings, measured on {} (per shape, one process each): ".format(device) +
+                     "; ".join("{} read {:.3f} TB/s, bf16 {:.1f} TF/s".format(
+                         label, number(r["read_bw"]) * 1e-12, number(r["bf16_rate"]) * 1e-12)
+                         for label, r in mine.items()))
     seen = {}
     for (label, _), record in peers.items():
         seen.setdefault(label, record)
@@ -251,17 +256,26 @@ def main():
     notes = []
 
     binary = find_fusedmoe(args.fusedmoe)
-    our_csv = os.path.join(scratch, "fusedmoe_bench.csv")
     fusedmoe_lines = []
+    ours = {}
     if binary is None:
         notes.append("fusedmoe: no build*/tools/fusedmoe binary found (build first)")
         print(notes[-1], flush=True)
     else:
-        cmd = [binary, "bench", "--model", ",".join(labels), "--tokens", tokens, "--csv", our_csv]
-        cmd += shlex.split(args.fusedmoe_args)
-        status, fusedmoe_lines = run_streaming(cmd, args.budget * FUSEDMOE_SHARE)
-        notes.append(f"fusedmoe bench: exit {status}")
-    ours = read_fusedmoe_csv(our_csv)
+        # One process per shape, as the peer runs: a shape's small-M rows then start on a GPU that
+        # has not just run the previous shape's compute-bound rows (clocks), on both sides alike.
+        statuses = []
+        our_deadline = start + args.budget * FUSEDMOE_SHARE
+        for i, label in enumerate(labels):
+            our_csv = os.path.join(scratch, f"fusedmoe_bench_{i}.csv")
+            cmd = [binary, "bench", "--model", label, "--tokens", tokens, "--csv", our_csv]
+            cmd += shlex.split(args.fusedmoe_args)
+            share = (our_deadline - time.monotonic()) / (len(labels) - i)
+            status, lines = run_streaming(cmd, max(share, 1.0))
+            fusedmoe_lines += lines
+            statuses.append(str(status))
+            ours.update(read_fusedmoe_csv(our_csv))
+        notes.append("fusedmoe bench (one process per shape): exit " + "/".join(statuses))
 
     peers = {}
     peer = None if args.no_peer else find_peer(args.peer)
