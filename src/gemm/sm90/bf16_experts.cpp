@@ -39,13 +39,9 @@ GroupedGemmProblem grouped_problem(const ExpertRows& rows, GroupedTile tile, int
                                    const void* a, const void* b, void* d) {
   GroupedGemmProblem problem;
   problem.tile = tile;
-  problem.num_groups = rows.num_experts;
+  problem.rows = rows;
   problem.n = n;
   problem.k = k;
-  problem.rows = rows.layout;
-  problem.offsets = rows.offsets;
-  problem.counts = rows.counts;
-  problem.capacity = rows.capacity;
   problem.a = a;
   problem.b = b;
   problem.d = d;

@@ -16,6 +16,7 @@
 
 #include "fusedmoe/moe.h"
 #include "gemm/sm90/expert_rows.h"
+#include "gemm/sm90/grouped_gemm_bf16.h"
 
 namespace fusedmoe::sm90 {
 

@@ -6,9 +6,13 @@
 
 #include <cstdint>
 
-#include "gemm/sm90/grouped_gemm_bf16.h"
-
 namespace fusedmoe::sm90 {
+
+// Where the rows of each expert live.
+enum class GroupRows : int32_t {
+  kOffsets = 0,  // contiguous rows: expert e owns rows [offsets[e], offsets[e+1])
+  kMasked = 1,   // expert e owns rows [e*capacity, e*capacity + counts[e])
+};
 
 struct ExpertRows {
   GroupRows layout = GroupRows::kOffsets;
@@ -20,6 +24,23 @@ struct ExpertRows {
 };
 
 #ifdef __CUDACC__
+// First row of local expert `expert` in the buffer.
+__device__ inline int64_t expert_first_row(const ExpertRows& rows, int expert) {
+  return rows.layout == GroupRows::kOffsets ? rows.offsets[expert]
+                                            : static_cast<int64_t>(expert) * rows.capacity;
+}
+
+// Rows of local expert `expert`. A masked count outside [0, capacity] or a decreasing offset
+// (caller bugs) is clamped: never read or write outside the expert's rows.
+__device__ inline int32_t expert_row_count(const ExpertRows& rows, int expert) {
+  const int64_t count = rows.layout == GroupRows::kOffsets
+                            ? int64_t{rows.offsets[expert + 1]} - rows.offsets[expert]
+                            : int64_t{rows.counts[expert]};
+  if (count < 0) return 0;
+  if (rows.layout == GroupRows::kMasked && count > rows.capacity) return static_cast<int32_t>(rows.capacity);
+  return static_cast<int32_t>(count);
+}
+
 __device__ inline bool row_is_valid(const ExpertRows& rows, int64_t row) {
   if (rows.layout == GroupRows::kOffsets) return row < rows.offsets[rows.num_experts];
   const int64_t expert = row / rows.capacity;

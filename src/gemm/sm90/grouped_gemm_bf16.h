@@ -9,14 +9,9 @@
 #include <cstdint>
 
 #include "fusedmoe/moe.h"
+#include "gemm/sm90/expert_rows.h"
 
 namespace fusedmoe::sm90 {
-
-// Where the rows of each expert's A and D live.
-enum class GroupRows : int32_t {
-  kOffsets = 0,  // contiguous rows: expert e owns rows [offsets[e], offsets[e+1])
-  kMasked = 1,   // expert e owns rows [e*capacity, e*capacity + counts[e])
-};
 
 // The CUTLASS tile (rows × weight rows × K) a call runs with; rows are the tokens of an expert.
 // A tile taller than an expert's rows computes padding: pick the smallest that covers them.
@@ -31,15 +26,11 @@ enum class GroupedTile : int32_t {
 GroupedTile grouped_tile_for_rows(double mean_rows_per_expert);
 
 struct GroupedGemmProblem {
-  int32_t num_groups = 0;    // local experts
+  ExpertRows rows;           // one group per local expert (rows.num_experts groups)
   int64_t n = 0;             // output columns (weight rows)
   int64_t k = 0;             // reduction length (weight row length)
-  GroupRows rows = GroupRows::kOffsets;
-  const int32_t* offsets = nullptr;  // kOffsets: [num_groups + 1]
-  const int32_t* counts = nullptr;   // kMasked: [num_groups]
-  int64_t capacity = 0;              // kMasked: rows per expert slab
   const void* a = nullptr;  // bf16 rows, row stride k
-  const void* b = nullptr;  // bf16 [num_groups, n, k]
+  const void* b = nullptr;  // bf16 [rows.num_experts, n, k]
   void* d = nullptr;        // bf16 rows, row stride n
   GroupedTile tile = GroupedTile::k256x128;
 };

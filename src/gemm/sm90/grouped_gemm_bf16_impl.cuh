@@ -32,7 +32,7 @@ namespace fusedmoe::sm90::grouped_detail {
 
 using namespace cute;
 
-// One thread per group: rows of the group from offsets or counts, pointers into A/B/D.
+// One thread per group: rows of the group (expert_rows.h), pointers into A/B/D.
 template <class Arrays, class StrideA, class StrideB, class StrideD>
 __global__ void fill_group_arrays(Arrays arrays, GroupedGemmProblem problem, StrideA stride_a,
                                   StrideB stride_b, StrideD stride_d) {
@@ -40,19 +40,9 @@ __global__ void fill_group_arrays(Arrays arrays, GroupedGemmProblem problem, Str
   using ElementAB = std::remove_const_t<std::remove_pointer_t<std::remove_pointer_t<decltype(arrays.a)>>>;
   using ElementD = std::remove_pointer_t<std::remove_pointer_t<decltype(arrays.d)>>;
   const int group = blockIdx.x * blockDim.x + threadIdx.x;
-  if (group >= problem.num_groups) return;
-  int64_t first_row;
-  int32_t rows;
-  if (problem.rows == GroupRows::kOffsets) {
-    first_row = problem.offsets[group];
-    rows = problem.offsets[group + 1] - problem.offsets[group];
-  } else {
-    first_row = static_cast<int64_t>(group) * problem.capacity;
-    const int32_t count = problem.counts[group];
-    // A count above the slab (caller bug) is clamped: never read or write past the slab.
-    rows = count < 0 ? 0 : (count > problem.capacity ? static_cast<int32_t>(problem.capacity) : count);
-  }
-  if (rows < 0) rows = 0;
+  if (group >= problem.rows.num_experts) return;
+  const int64_t first_row = expert_first_row(problem.rows, group);
+  const int32_t rows = expert_row_count(problem.rows, group);
   arrays.shapes[group] = UnderlyingShape(rows, static_cast<int>(problem.n), static_cast<int>(problem.k));
   arrays.a[group] = static_cast<const ElementAB*>(problem.a) + first_row * problem.k;
   arrays.b[group] = static_cast<const ElementAB*>(problem.b) + static_cast<int64_t>(group) * problem.n * problem.k;
@@ -193,21 +183,21 @@ static size_t required_workspace_bytes(int32_t num_groups) {
 
 static void run(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
                        Stream stream) {
-  const size_t needed = required_workspace_bytes(problem.num_groups);
+  const size_t needed = required_workspace_bytes(problem.rows.num_experts);
   if (workspace_bytes < needed) {
     detail::throw_invalid("workspace", "at least " + std::to_string(needed) + " bytes for the grouped GEMM",
                           std::to_string(workspace_bytes) + " bytes");
   }
-  const GroupArrays arrays = carve_group_arrays(workspace, problem.num_groups);
+  const GroupArrays arrays = carve_group_arrays(workspace, problem.rows.num_experts);
   void* cutlass_workspace =
-      static_cast<char*>(workspace) + group_array_offsets(problem.num_groups).total;
+      static_cast<char*>(workspace) + group_array_offsets(problem.rows.num_experts).total;
 
   const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, {1, static_cast<int>(problem.k), 1});
   const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, {static_cast<int>(problem.n), static_cast<int>(problem.k), 1});
   const StrideD stride_d = cutlass::make_cute_packed_stride(StrideD{}, {1, static_cast<int>(problem.n), 1});
 
   constexpr int kThreads = 128;
-  const int blocks = (problem.num_groups + kThreads - 1) / kThreads;
+  const int blocks = (problem.rows.num_experts + kThreads - 1) / kThreads;
   fill_group_arrays<<<blocks, kThreads, 0, stream>>>(arrays, problem, stride_a, stride_b, stride_d);
   cuda::check_launch("fill_group_arrays");
 
@@ -218,7 +208,7 @@ static void run(const GroupedGemmProblem& problem, void* workspace, size_t works
                               std::to_string(kMaxMultiprocessors) + ")");
   }
   Gemm gemm;
-  const auto arguments = make_arguments(arrays, problem.num_groups, hw_info);
+  const auto arguments = make_arguments(arrays, problem.rows.num_experts, hw_info);
   cutlass::Status status = gemm.can_implement(arguments);
   if (status != cutlass::Status::kSuccess) {
     detail::throw_unsupported(std::string("grouped bf16 GEMM cannot run n=") + std::to_string(problem.n) +
