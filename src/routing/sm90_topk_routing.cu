@@ -40,6 +40,7 @@
 
 #include "core/cuda_launch.h"
 #include "core/cuda_pdl.cuh"
+#include "core/load_scalar.cuh"
 #include "routing/routing_kernels.h"
 
 namespace fusedmoe::cuda {
@@ -69,11 +70,6 @@ __device__ __forceinline__ float key_value(uint32_t key) {
 }
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-__device__ __forceinline__ float load_scalar(const void* data, bool is_bf16, int64_t index) {
-  return is_bf16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(data)[index])
-                 : static_cast<const float*>(data)[index];
-}
 
 __device__ __forceinline__ float to_float(float value) { return value; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 value) { return __bfloat162float(value); }

@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 
 #include "core/cuda_launch.h"
+#include "core/load_scalar.cuh"
 #include "gemm/sm90/scale_rows.h"
 
 namespace fusedmoe::sm90 {
@@ -40,9 +41,7 @@ __global__ void __launch_bounds__(kThreads) scale_rows_kernel(ScaleRowsParams pa
     weight_index = params.row_to_slot[row];
     if (weight_index < 0) return;
   }
-  const float weight = params.weights_bf16
-                           ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.weights)[weight_index])
-                           : static_cast<const float*>(params.weights)[weight_index];
+  const float weight = cuda::load_scalar(params.weights, params.weights_bf16, weight_index);
   Element* data = static_cast<Element*>(params.data) + row * params.row_stride;
   for (int64_t column = threadIdx.x * kChunk; column < params.columns; column += kThreads * kChunk) {
     uint4 raw = *reinterpret_cast<const uint4*>(data + column);

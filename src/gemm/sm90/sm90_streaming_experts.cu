@@ -9,8 +9,9 @@
 //
 // MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp) and the tokens as
 // B (8 per n-tile). A CTA of 64 weight rows gives each of its 4 warps 16 rows; a CTA of 32 or 16
-// rows (used when few experts are active, for more CTAs) splits K between its warps instead. Shared-memory rows are 256 bytes with 16-byte chunks XOR-swizzled
-// by row, so the ldmatrix reads of 8 rows hit 8 distinct bank groups. In a gated CTA each warp's
+// rows (used when few experts are active, for more CTAs) splits K between its warps instead.
+// Shared-memory rows are 256 bytes with 16-byte chunks XOR-swizzled by row, so the ldmatrix reads
+// of 8 rows hit 8 distinct bank groups. In a gated CTA each warp's
 // 16 rows are 8 gate rows followed by the 8 up rows of the same features, so every thread holds
 // gate and up of the same (feature, token) in its accumulator registers.
 //
@@ -26,6 +27,7 @@
 #include <cstdint>
 
 #include "core/cuda_pdl.cuh"
+#include "core/load_scalar.cuh"
 #include "gemm/sm90/activation_math.cuh"
 #include "gemm/sm90/streaming_experts.h"
 
@@ -115,12 +117,6 @@ struct ExpertSlice {
   int32_t row_count;
 };
 
-__device__ __forceinline__ int32_t expert_row_count(const ExpertRows& rows, int expert) {
-  if (rows.layout == GroupRows::kOffsets) return rows.offsets[expert + 1] - rows.offsets[expert];
-  const int64_t count = rows.counts[expert];
-  return static_cast<int32_t>(count < 0 ? 0 : (count > rows.capacity ? rows.capacity : count));
-}
-
 // The rank-th expert (in expert order) with at least one row. Returns false, uniformly across the
 // block, when fewer experts have rows.
 __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice& slice,
@@ -162,7 +158,7 @@ __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice
   const int expert = scratch[kWarps];
   if (expert < 0) return false;
   slice.expert = expert;
-  slice.row_begin = rows.layout == GroupRows::kOffsets ? rows.offsets[expert] : expert * rows.capacity;
+  slice.row_begin = expert_first_row(rows, expert);
   slice.row_count = expert_row_count(rows, expert);
   return true;
 }
@@ -371,9 +367,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
           const int64_t row = weight_row<kEpilogue>(params, column_base, row_group * 16 + group + 8 * half);
           if (row >= 0) {
             const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
-            bias[half] = params.bias_bf16
-                             ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.bias)[index])
-                             : static_cast<const float*>(params.bias)[index];
+            bias[half] = cuda::load_scalar(params.bias, params.bias_bf16, index);
           }
         }
       }
@@ -417,9 +411,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
           const int64_t weight_index = params.row_to_slot != nullptr ? params.row_to_slot[row] : row;
           if (weight_index >= 0) {
             const float weight =
-                params.row_weights_bf16
-                    ? __bfloat162float(static_cast<const __nv_bfloat16*>(params.row_weights)[weight_index])
-                    : static_cast<const float*>(params.row_weights)[weight_index];
+                cuda::load_scalar(params.row_weights, params.row_weights_bf16, weight_index);
             auto* elements = reinterpret_cast<__nv_bfloat16*>(&values);
 #pragma unroll
             for (int i = 0; i < 8; ++i) {
