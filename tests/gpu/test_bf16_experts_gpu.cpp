@@ -515,7 +515,9 @@ TEST_P(Bf16ExpertsGpuKernels, ModularBehindSimulatedAllToAllEqualsFused) {
   RandomLayer whole(bf16_spec(layer_case), layer_case.tokens, seed);
   whole.generate_all_experts();
   GpuLayer whole_gpu(whole, layer_case.tokens, GetParam());
-  whole_gpu.route();  // ids and weights of every token, as the source ranks' routers computed
+  // The ids and weights of every token, as the source ranks' routers computed them (non-const:
+  // make_view wraps mutable host memory).
+  tools::RoutedIds decisions = whole_gpu.route();
   const std::vector<double> fused = whole_gpu.fused();
 
   const int64_t tokens = layer_case.tokens;
@@ -525,12 +527,9 @@ TEST_P(Bf16ExpertsGpuKernels, ModularBehindSimulatedAllToAllEqualsFused) {
   DeviceTensors tensors(0);
   // The routed ids/weights as the all-to-all delivers them: every token's (id, weight) pairs.
   RoutedInputs routed_inputs;
-  {
-    tools::RoutedIds decisions = whole_gpu.route();
-    routed_inputs.topk_ids = tensors.upload(make_view(decisions.ids.data(), DType::kInt32, {tokens, top_k}));
-    routed_inputs.topk_weights =
-        tensors.upload(make_view(decisions.weights.data(), DType::kFloat32, {tokens, top_k}));
-  }
+  routed_inputs.topk_ids = tensors.upload(make_view(decisions.ids.data(), DType::kInt32, {tokens, top_k}));
+  routed_inputs.topk_weights =
+      tensors.upload(make_view(decisions.weights.data(), DType::kFloat32, {tokens, top_k}));
   for (int32_t owner = 0; owner < 2; ++owner) {
     RandomLayer shard(bf16_spec(layer_case, 2, owner), layer_case.tokens, seed);
     shard.generate_all_experts();
