@@ -51,6 +51,17 @@ enum class ExpertKernel : int32_t {
 };
 const char* expert_kernel_name(ExpertKernel kernel);
 
+// How the fused and routed entry points bring each token's hidden row to its experts.
+// kAuto: the expert kernel reads the rows of hidden_states by index (through the dispatch maps)
+// where it can — weight streaming, router weight applied on the output — and a dispatch copy
+// gathers them into a per-expert buffer otherwise (the grouped tile GEMM's TMA loads need one).
+// kCopy: always copy first, for A/B timing. Results are bitwise the same either way.
+enum class TokenGather : int32_t {
+  kAuto = 0,
+  kCopy = 1,
+};
+const char* token_gather_name(TokenGather gather);
+
 struct PlanOptions {
   Backend backend = Backend::kCudaSm90;
   // Largest token count M that run() will be given; sizes the workspace. Graph capture replays
@@ -64,6 +75,7 @@ struct PlanOptions {
   // refused with kUnsupported.
   int32_t tactic = -1;
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
+  TokenGather token_gather = TokenGather::kAuto;
 };
 
 // A validated configuration with its workspace size. Make it once per layer shape; it is cheap to

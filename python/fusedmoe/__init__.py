@@ -36,6 +36,7 @@ from ._C import (
     MoePlan,
     PlanOptions,
     RouterWeightApply,
+    TokenGather,
     RoutingConfig,
     RoutingMethod,
     ScaleFormat,
@@ -63,7 +64,7 @@ __all__ = [
     "ExpertInputLayout", "ExpertWeights", "FusedMoeError", "GateUpLayout", "InternalError",
     "InvalidArgumentError", "MoELayer", "MoeConfig", "MoePlan", "PlanOptions",
     "RouterWeightApply", "RoutingConfig", "RoutingMethod", "ScaleFormat", "Support",
-    "TypedArray", "UnsupportedError", "WeightFormat", "WeightLayout", "combine",
+    "TokenGather", "TypedArray", "UnsupportedError", "WeightFormat", "WeightLayout", "combine",
     "cuda_device_info", "dispatch", "dispatch_rows", "experts", "fused", "host", "integrations",
     "make_plan", "prepare_scratch_bytes", "prepare_weights", "query_support", "route", "routed",
 ]

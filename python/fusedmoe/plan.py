@@ -6,7 +6,7 @@ from typing import Any, Optional, Union
 
 from . import _C
 from ._arrays import is_cuda
-from ._C import Backend, ExpertKernel, MoeConfig, MoePlan, PlanOptions, RoutingConfig
+from ._C import Backend, ExpertKernel, MoeConfig, MoePlan, PlanOptions, RoutingConfig, TokenGather
 
 _BACKEND_NAMES = {"cpu": Backend.CPU_REFERENCE, "cuda": Backend.CUDA_SM90}
 
@@ -31,7 +31,8 @@ def backend_for(tensor: Any) -> Backend:
 def make_plan(moe: MoeConfig, routing: Optional[RoutingConfig] = None,
               options: Optional[PlanOptions] = None, *, backend: Union[Backend, str, None] = None,
               max_num_tokens: Optional[int] = None, tactic: Optional[int] = None,
-              expert_kernel: Optional[ExpertKernel] = None) -> MoePlan:
+              expert_kernel: Optional[ExpertKernel] = None,
+              token_gather: Optional[TokenGather] = None) -> MoePlan:
     """Validates the configuration and sizes the workspace (raises FusedMoeError).
 
     Keyword options override the matching fields of `options`; `routing` defaults to
@@ -43,5 +44,6 @@ def make_plan(moe: MoeConfig, routing: Optional[RoutingConfig] = None,
         max_num_tokens=int(max_num_tokens) if max_num_tokens is not None else base.max_num_tokens,
         combine_mode=base.combine_mode,
         tactic=int(tactic) if tactic is not None else base.tactic,
-        expert_kernel=expert_kernel if expert_kernel is not None else base.expert_kernel)
+        expert_kernel=expert_kernel if expert_kernel is not None else base.expert_kernel,
+        token_gather=token_gather if token_gather is not None else base.token_gather)
     return _C.make_plan(moe, routing if routing is not None else RoutingConfig(), merged)

@@ -76,6 +76,9 @@ void bind_enums(nb::module_& m) {
       .value("AUTO", ExpertKernel::kAuto)
       .value("WEIGHT_STREAMING", ExpertKernel::kWeightStreaming)
       .value("GROUPED_TILE", ExpertKernel::kGroupedTile);
+  nb::enum_<TokenGather>(m, "TokenGather")
+      .value("AUTO", TokenGather::kAuto)
+      .value("COPY", TokenGather::kCopy);
 
   nb::enum_<ExpertInputLayout>(m, "ExpertInputLayout")
       .value("CONTIGUOUS", ExpertInputLayout::kContiguous)
@@ -138,6 +141,8 @@ void bind_configs(nb::module_& m) {
       .field("combine_mode", &PlanOptions::combine_mode, "CombineMode")
       .field("tactic", &PlanOptions::tactic, "-1: heuristic default")
       .field("expert_kernel", &PlanOptions::expert_kernel, "ExpertKernel: AUTO picks per call")
+      .field("token_gather", &PlanOptions::token_gather,
+             "TokenGather: AUTO reads token rows by index where the expert kernel can")
       .done();
 
   nb::class_<MoePlan>(m, "MoePlan", "A validated configuration with its workspace size.")

@@ -4,6 +4,12 @@
 // The router weight multiplies in combine (fp32, before the slot sum), or, for
 // RouterWeightApply::kOnInput, the permuted expert input before GEMM1 (combine then sums with
 // weight 1).
+//
+// Token rows reach the experts one of two ways (PlanOptions::token_gather): dispatch builds the
+// maps only and GEMM1 reads hidden_states by index through row_to_slot (weight streaming, router
+// weight on the output), or dispatch copies them into the permuted buffer (the grouped tile GEMM,
+// weights on the input, TokenGather::kCopy). GEMM2 writes its rows into the permuted buffer
+// either way, for combine.
 #include "core/cuda_pipeline.h"
 
 #include "core/check.h"
@@ -84,8 +90,6 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   maps.slot_to_row = buffers.view(layout.slot_to_row, DType::kInt32, {tokens, moe.top_k});
   const TensorView permuted =
       buffers.view(layout.permuted_hidden, DType::kBFloat16, {rows, moe.hidden_size});
-  const Workspace stage_workspace{buffers.at(layout.stage_workspace), layout.stage_workspace_bytes};
-  dispatch(plan, topk_ids, 1, maps, hidden, permuted, TensorView{}, stage_workspace, stream);
 
   sm90::ExpertRows expert_rows;
   expert_rows.layout = sm90::GroupRows::kOffsets;
@@ -94,6 +98,14 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   expert_rows.max_rows = rows;
 
   const bool weight_on_input = moe.router_weight_apply == RouterWeightApply::kOnInput;
+  const bool gather_by_index =
+      plan.options.token_gather == TokenGather::kAuto && !weight_on_input &&
+      sm90::bf16_experts_gather_by_index(expert_rows, weights, plan.options.expert_kernel,
+                                         plan.options.tactic);
+  const Workspace stage_workspace{buffers.at(layout.stage_workspace), layout.stage_workspace_bytes};
+  dispatch(plan, topk_ids, 1, maps, hidden, gather_by_index ? TensorView{} : permuted, TensorView{},
+           stage_workspace, stream);
+
   if (weight_on_input) {
     sm90::ScaleRowsParams scale;
     scale.rows = expert_rows;
@@ -106,13 +118,19 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
     sm90::launch_scale_rows(scale, stream);
   }
 
-  // GEMM2 writes its rows over the permuted input, which GEMM1 has consumed by then.
+  // GEMM2 writes its rows over the permuted input (if any), which GEMM1 has consumed by then.
   sm90::Bf16ExpertsCall call;
   call.kernel = plan.options.expert_kernel;
   call.tactic = plan.options.tactic;
   call.rows = expert_rows;
   call.x = permuted.data;
   call.out = permuted.data;
+  if (gather_by_index) {
+    call.x = hidden.data;
+    call.x_row_stride = hidden.stride(0);
+    call.x_slots = static_cast<const int32_t*>(maps.row_to_slot.data);
+    call.x_slots_top_k = moe.top_k;
+  }
   sm90::run_bf16_experts(moe, weights, call, buffers.at(layout.experts_workspace),
                          layout.experts_workspace_bytes, stream);
 

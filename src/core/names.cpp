@@ -76,6 +76,14 @@ const char* expert_kernel_name(ExpertKernel kernel) {
   return "unknown-expert-kernel";
 }
 
+const char* token_gather_name(TokenGather gather) {
+  switch (gather) {
+    case TokenGather::kAuto: return "auto";
+    case TokenGather::kCopy: return "copy";
+  }
+  return "unknown-token-gather";
+}
+
 const char* entry_point_name(EntryPoint entry) {
   switch (entry) {
     case EntryPoint::kRoute: return "route";

@@ -81,13 +81,14 @@ tools::LayerSpec bf16_spec(const LayerCase& layer_case, int32_t ep = 1, int32_t 
 class GpuLayer {
  public:
   GpuLayer(const RandomLayer& layer, int32_t max_tokens, ExpertKernel kernel = ExpertKernel::kAuto,
-           int32_t tactic = -1)
+           int32_t tactic = -1, TokenGather token_gather = TokenGather::kAuto)
       : layer_(layer), tensors_(0) {
     PlanOptions options;
     options.backend = Backend::kCudaSm90;
     options.max_num_tokens = max_tokens;
     options.expert_kernel = kernel;
     options.tactic = tactic;
+    options.token_gather = token_gather;
     plan_ = make_plan(layer.moe(), layer.spec().routing, options);
     hidden_ = tensors_.upload(layer.hidden_states());
     const RoutingInputs host_routing = layer.routing_inputs();
@@ -128,6 +129,21 @@ class GpuLayer {
     tools::copy_to_host(ids_, routed.ids.data());
     tools::copy_to_host(topk_weights_, routed.weights.data());
     return routed;
+  }
+
+  // hidden_states as rows of a wider buffer (row stride hidden_size + extra_columns, the extra
+  // columns NaN), so a kernel that assumes packed rows reads NaN.
+  void use_strided_hidden(int64_t extra_columns) {
+    const int64_t tokens = hidden_.shape[0];
+    const int64_t columns = hidden_.shape[1];
+    const int64_t stride = columns + extra_columns;
+    const TensorView wide = tensors_.allocate(DType::kBFloat16, {tokens, stride});
+    poison(wide);
+    check(cudaMemcpy2D(wide.data, static_cast<size_t>(stride) * 2, hidden_.data,
+                       static_cast<size_t>(columns) * 2, static_cast<size_t>(columns) * 2,
+                       static_cast<size_t>(tokens), cudaMemcpyDeviceToDevice),
+          "cudaMemcpy2D");
+    hidden_ = make_strided_view(wide.data, DType::kBFloat16, {tokens, columns}, {stride, 1}, wide.device);
   }
 
   std::vector<double> fused() {
@@ -501,6 +517,44 @@ TEST(Bf16ExpertsGpuFamilies, StreamingAndGroupedTileAgreeAtPrefillSizes) {
     const std::vector<double> a = streaming.fused();
     const std::vector<double> b = grouped.fused();
     expect_close_to_reference(a, b, case_name(layer_case) + " weight streaming vs grouped tile");
+  }
+}
+
+// Weight streaming reads each token's hidden row by index through the dispatch maps
+// (TokenGather::kAuto); TokenGather::kCopy gathers the rows into the permuted buffer first. Same
+// loads, same arithmetic: the outputs must be bitwise equal, and match the reference, on packed
+// and strided hidden_states, several token tiles per expert, and an EP shard (foreign ids).
+TEST(Bf16ExpertsGpuTokenGather, RowsReadByIndexEqualTheGatheredCopyBitwise) {
+  FUSEDMOE_REQUIRE_SM90();
+  struct GatherCase {
+    LayerCase layer;
+    int32_t ep = 1;
+    int64_t extra_columns = 0;
+  };
+  for (const GatherCase& gather_case :
+       {GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 1}}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257}, 1, 64},
+        GatherCase{LayerCase{"deepseek-v3", 8, 32, 37}, 2}, GatherCase{LayerCase{"mixtral-8x7b", 4, 0, 9}, 1, 8},
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 19, 2880, 232}, 2, 8}}) {
+    const LayerCase& layer_case = gather_case.layer;
+    const std::string label = case_name(layer_case) + "_ep" + std::to_string(gather_case.ep) + "_stride+" +
+                              std::to_string(gather_case.extra_columns);
+    RandomLayer layer(bf16_spec(layer_case, gather_case.ep, gather_case.ep - 1), layer_case.tokens,
+                      testing::case_seed(label));
+    layer.generate_all_experts();
+    GpuLayer by_index(layer, layer_case.tokens, ExpertKernel::kWeightStreaming, -1, TokenGather::kAuto);
+    GpuLayer copied(layer, layer_case.tokens, ExpertKernel::kWeightStreaming, -1, TokenGather::kCopy);
+    if (gather_case.extra_columns > 0) {
+      by_index.use_strided_hidden(gather_case.extra_columns);
+      copied.use_strided_hidden(gather_case.extra_columns);
+    }
+    const tools::RoutedIds decisions = by_index.route();
+    const std::vector<double> indexed = by_index.fused();
+    const std::vector<double> copy = copied.fused();
+    expect_close_to_reference(indexed, tools::routed_on_cpu(layer, decisions).output,
+                              label + " rows by index vs reference");
+    ASSERT_EQ(indexed.size(), copy.size());
+    EXPECT_EQ(std::memcmp(indexed.data(), copy.data(), indexed.size() * sizeof(double)), 0)
+        << label << ": rows read by index differ from the gathered copy";
   }
 }
 

@@ -44,6 +44,13 @@ def test_make_plan_keeps_the_requested_expert_kernel():
     assert plan.options.expert_kernel == fusedmoe.ExpertKernel.GROUPED_TILE
 
 
+def test_make_plan_keeps_the_requested_token_gather():
+    moe = fusedmoe.MoeConfig(hidden_size=64, intermediate_size=32, num_experts=8, top_k=2)
+    assert fusedmoe.make_plan(moe, backend="cpu").options.token_gather == fusedmoe.TokenGather.AUTO
+    plan = fusedmoe.make_plan(moe, backend="cpu", token_gather=fusedmoe.TokenGather.COPY)
+    assert plan.options.token_gather == fusedmoe.TokenGather.COPY
+
+
 def test_invalid_config_names_the_argument():
     moe = fusedmoe.MoeConfig(hidden_size=64, intermediate_size=32, num_experts=8, top_k=9)
     with pytest.raises(fusedmoe.InvalidArgumentError, match=r"argument 'moe\.top_k'") as info:

@@ -41,6 +41,13 @@ ExpertKernel parse_expert_kernel(const std::string& name) {
   throw tools::UsageError("--expert-kernel '" + name + "': expected auto|weight-streaming|grouped-tile");
 }
 
+TokenGather parse_token_gather(const std::string& name) {
+  for (const TokenGather gather : {TokenGather::kAuto, TokenGather::kCopy}) {
+    if (name == token_gather_name(gather)) return gather;
+  }
+  throw tools::UsageError("--token-gather '" + name + "': expected auto|copy");
+}
+
 tools::ReplayTiming parse_timing(const std::string& name) {
   if (name == "isolated") return tools::ReplayTiming::kIsolated;
   if (name == "back-to-back") return tools::ReplayTiming::kBackToBack;
@@ -50,7 +57,7 @@ tools::ReplayTiming parse_timing(const std::string& name) {
 BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   const Options options(args,
                         {"model", "tp", "tokens", "entry", "iterations", "warmup", "csv", "seed",
-                         "rotate", "timing", "expert-kernel", "tactic"},
+                         "rotate", "timing", "expert-kernel", "tactic", "token-gather"},
                         {});
   BenchRequest request;
   const int32_t tp = static_cast<int32_t>(options.get_int("tp", 1, 1, 1024));
@@ -70,6 +77,7 @@ BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   request.row.max_sets = static_cast<int32_t>(options.get_int("rotate", 8, 1, 64));
   request.row.expert_kernel = parse_expert_kernel(options.get("expert-kernel", "auto"));
   request.row.tactic = static_cast<int32_t>(options.get_int("tactic", -1, -1, 3));
+  request.row.token_gather = parse_token_gather(options.get("token-gather", "auto"));
   request.csv_path = options.get("csv", "");
   request.seed = options.get_seed("seed");
   return request;
@@ -82,8 +90,9 @@ void print_request(const BenchRequest& request) {
             "logits, outside the timed region"
           : "moe_fused; the preset's own routing on N(0,1) fp32 logits, timed";
   std::printf("entry     %s\n", routing);
-  std::printf("experts   expert kernel %s, tactic %d\n", expert_kernel_name(request.row.expert_kernel),
-              request.row.tactic);
+  std::printf("experts   expert kernel %s, tactic %d, token gather %s\n",
+              expert_kernel_name(request.row.expert_kernel), request.row.tactic,
+              token_gather_name(request.row.token_gather));
   std::printf("data      bf16 weights N(0,1)*%.2g and hidden states N(0,1), generated on the GPU "
               "(seed %llu)\n",
               static_cast<double>(tools::kBenchWeightStddev),

@@ -60,6 +60,8 @@ constexpr const char* kDetails =
     "  --expert-kernel K auto (default: chosen per call) | weight-streaming | grouped-tile\n"
     "  --tactic N        with a forced --expert-kernel: grouped-tile 0..3 = 64x128, 128x128,\n"
     "                    256x128, 128x256 tiles; weight-streaming 0..3 = token tiles 8..64\n"
+    "  --token-gather G  auto (default: weight streaming reads token rows by index) | copy\n"
+    "                    (dispatch copies them into a per-expert buffer first)\n"
     "\n"
     "exit status: 0 pass, 1 verification failed, 2 bad arguments or device unavailable,\n"
     "             3 runtime error\n";

@@ -22,6 +22,7 @@ struct BenchRowOptions {
   int32_t max_sets = 8;  // 1: one input set replayed, like the peer
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
   int32_t tactic = -1;  // PlanOptions::tactic
+  TokenGather token_gather = TokenGather::kAuto;
   ReplayOptions replay;
 };
 

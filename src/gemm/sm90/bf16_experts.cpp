@@ -67,6 +67,9 @@ void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf1
           ? call.rows.max_rows
           : call.rows.num_experts);
   gemm1.x = call.x;
+  gemm1.x_slots = call.x_slots;
+  gemm1.x_slots_top_k = call.x_slots_top_k;
+  gemm1.x_row_stride = call.x_row_stride;
   gemm1.k = moe.hidden_size;
   gemm1.w = weights.w13.data;
   gemm1.w_rows = gemm1_columns(moe);
@@ -128,6 +131,12 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
   return path;
 }
 
+bool bf16_experts_gather_by_index(const ExpertRows& rows, const ExpertWeights& weights,
+                                  ExpertKernel requested, int32_t tactic) {
+  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights)).kernel ==
+         ExpertKernel::kWeightStreaming;
+}
+
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe) {
   if (moe.weight_format != WeightFormat::kBF16) {
     return std::string("no sm90 expert GEMM kernel for weight format '") +
@@ -183,6 +192,11 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
   const ExpertsPath path = choose_experts_path(call.rows, call.kernel, call.tactic, has_expert_biases(weights));
+  if (call.x_slots != nullptr && path.kernel != ExpertKernel::kWeightStreaming) {
+    throw Error(ErrorKind::kInternal,
+                "fusedmoe: rows read by index (x_slots) on the grouped tile GEMM, which needs them "
+                "gathered (ask bf16_experts_gather_by_index first)");
+  }
   if (path.kernel == ExpertKernel::kWeightStreaming) {
     run_streaming(moe, weights, call, path.token_tile, activation_out, stream);
     return;

@@ -4,7 +4,8 @@
 //   grouped tile (prefill): GEMM1 (CUTLASS grouped) -> activation kernel -> GEMM2 (grouped) ->
 //     row weights.
 // Rows come grouped by local expert (contiguous with offsets, or masked slabs with counts) and
-// are never copied.
+// are never copied here; weight streaming can also read them by index from the token rows
+// (Bf16ExpertsCall::x_slots), so the caller need not gather them at all.
 //
 // Rounding steps (docs/NUMERICS.md): GEMM1 accumulates in fp32 and stores bf16; the activation
 // runs in fp32 and stores bf16; GEMM2 accumulates in fp32 and stores bf16; a row weight multiplies
@@ -22,8 +23,13 @@ namespace fusedmoe::sm90 {
 
 struct Bf16ExpertsCall {
   ExpertRows rows;          // which rows of x / out hold tokens, per local expert
-  const void* x = nullptr;  // bf16 [rows.max_rows, H], row stride H
+  const void* x = nullptr;  // bf16 [rows.max_rows, H], row stride H; or token rows, with x_slots
   void* out = nullptr;      // bf16 [rows.max_rows, H], row stride H
+  // Optional gather by index (only where bf16_experts_gather_by_index says so): buffer row r
+  // reads row x_slots[r] / x_slots_top_k of x (dispatch's row_to_slot), row stride x_row_stride.
+  const int32_t* x_slots = nullptr;
+  int32_t x_slots_top_k = 1;
+  int64_t x_row_stride = 0;
   // Optional router weight per row (fp32 or bf16), indexed by row, or through row_to_slot.
   const void* row_weights = nullptr;
   bool row_weights_bf16 = false;
@@ -41,6 +47,11 @@ struct ExpertsPath {
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
                                 bool biases);
+
+// Whether the kernel family run_bf16_experts picks for these rows reads x by index (x_slots):
+// weight streaming does; the grouped tile GEMM's TMA loads need the rows gathered first.
+bool bf16_experts_gather_by_index(const ExpertRows& rows, const ExpertWeights& weights,
+                                  ExpertKernel requested, int32_t tactic);
 
 // Why this configuration has no BF16 GPU path (empty when it has one).
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe);

@@ -16,7 +16,8 @@
 // gate and up of the same (feature, token) in its accumulator registers.
 //
 // Layout assumptions: k % 8 == 0 and out_columns % 8 == 0 (16-byte rows); weights contiguous
-// [experts, w_rows, k]; rows of x and out packed (row stride k and out_columns).
+// [experts, w_rows, k]; rows of out packed (row stride out_columns); rows of x 16-byte aligned,
+// packed or read by index (x_slots).
 //
 // PDL: GEMM1 waits for the previous grid before reading anything. GEMM2 always follows GEMM1
 // (which waited for the routing maps before signalling), so it reads the row counts and starts
@@ -226,6 +227,23 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     weight_rows[i] = row < 0 ? nullptr : weights + row * k;
   }
   const auto* x = static_cast<const __nv_bfloat16*>(params.x);
+  const int64_t x_row_stride = params.x_row_stride > 0 ? params.x_row_stride : k;
+
+  // Source row of each token row this thread copies, for the current token tile (nullptr: a
+  // row past the expert's rows or a padding row, read as zeros).
+  const __nv_bfloat16* token_rows[kTokenChunksPerThread];
+  auto locate_tokens = [&](int64_t first_row, int tokens) {
+#pragma unroll
+    for (int i = 0; i < kTokenChunksPerThread; ++i) {
+      const int token = (copy_row + 8 * i) % kTokens;
+      int64_t source = token < tokens ? first_row + token : -1;
+      if (source >= 0 && params.x_slots != nullptr) {
+        const int32_t slot = params.x_slots[source];
+        source = slot >= 0 ? slot / params.x_slots_top_k : -1;
+      }
+      token_rows[i] = source >= 0 ? x + source * x_row_stride : nullptr;
+    }
+  };
 
   auto load_weights = [&](int stage, int k_tile) {
     const uint32_t base = shared_base + stage * S::stage_bytes;
@@ -239,7 +257,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
               valid ? weight_rows[i] + column : weights, valid);
     }
   };
-  auto load_tokens = [&](int stage, int k_tile, int64_t first_row, int tokens) {
+  auto load_tokens = [&](int stage, int k_tile) {
     const uint32_t base = shared_base + stage * S::stage_bytes + S::weight_bytes;
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
@@ -247,9 +265,9 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       const int part = slice_row / kTokens;
       const int token = slice_row % kTokens;
       const int64_t column = static_cast<int64_t>(k_tile) * S::stage_k + part * kSliceK + copy_chunk * 8;
-      const bool valid = token < tokens && column < k;
+      const bool valid = token_rows[i] != nullptr && column < k;
       copy_16(base + part * S::token_slice_bytes + swizzled(token, copy_chunk),
-              valid ? x + (first_row + token) * k + column : x, valid);
+              valid ? token_rows[i] + column : x, valid);
     }
   };
 
@@ -269,15 +287,17 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
         if (stage < num_k_tiles) load_weights(stage, stage);
       }
       cuda::wait_for_previous_grid();
+      locate_tokens(first_row, tokens);
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_k_tiles) load_tokens(stage, stage, first_row, tokens);
+        if (stage < num_k_tiles) load_tokens(stage, stage);
         commit_copies();
       }
     } else {
+      locate_tokens(first_row, tokens);
       for (int stage = 0; stage < kStages - 1; ++stage) {
         if (stage < num_k_tiles) {
           load_weights(stage, stage);
-          load_tokens(stage, stage, first_row, tokens);
+          load_tokens(stage, stage);
         }
         commit_copies();
       }
@@ -289,7 +309,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       const int next = k_tile + kStages - 1;
       if (next < num_k_tiles) {
         load_weights(next % kStages, next);
-        load_tokens(next % kStages, next, first_row, tokens);
+        load_tokens(next % kStages, next);
       }
       commit_copies();
 

@@ -26,8 +26,15 @@ struct StreamingGemmParams {
   // Upper bound on experts with at least one row: the grid's second dimension. CTAs whose rank
   // exceeds the experts actually present exit at once.
   int32_t max_active_experts = 0;
-  const void* x = nullptr;   // bf16 [rows.max_rows, k]
+  const void* x = nullptr;   // bf16 [rows.max_rows, k], or the token rows x_slots points into
   int64_t k = 0;             // reduction length, % 8 == 0
+  // Optional gather by index: buffer row r then reads row x_slots[r] / x_slots_top_k of x (the
+  // dispatch maps' row_to_slot holds token * top_k + slot; -1 reads zeros), so GEMM1 takes
+  // hidden_states as they are instead of a gathered copy. x_row_stride: elements between rows
+  // of x, % 8 == 0 (0: k).
+  const int32_t* x_slots = nullptr;
+  int32_t x_slots_top_k = 1;
+  int64_t x_row_stride = 0;
   const void* w = nullptr;   // bf16 [num_experts, w_rows, k]
   int64_t w_rows = 0;        // 2I (gated GEMM1), I (non-gated GEMM1) or H (GEMM2)
   void* out = nullptr;       // bf16 [rows.max_rows, out_columns]

@@ -290,6 +290,14 @@ TEST(ValidationConfig, RejectsExpertKernelOutOfRange) {
                  {"'options.expert_kernel'", "ExpertKernel value in [0, 2]", "got 3"});
 }
 
+TEST(ValidationConfig, RejectsTokenGatherOutOfRange) {
+  PlanOptions options;
+  options.backend = Backend::kCpuReference;
+  options.token_gather = static_cast<TokenGather>(2);
+  expect_invalid([&] { make_plan(small_moe(), {}, options); },
+                 {"'options.token_gather'", "TokenGather value in [0, 1]", "got 2"});
+}
+
 TEST(ValidationConfig, RejectsBackendOutOfRange) {
   PlanOptions options;
   options.backend = static_cast<Backend>(7);
