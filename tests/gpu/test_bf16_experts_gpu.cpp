@@ -116,6 +116,9 @@ class GpuLayer {
   void poison(const TensorView& view) const {
     check(cudaMemset(view.data, 0xff, static_cast<size_t>(view.numel()) * dtype_size(view.dtype)),
           "cudaMemset");
+    // cudaMemset is asynchronous on the legacy stream, which does not order a non-blocking
+    // stream a test may launch on next.
+    check(cudaDeviceSynchronize(), "poison");
   }
 
   // moe_route on the GPU; returns the decisions on the host.

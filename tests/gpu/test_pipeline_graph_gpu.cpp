@@ -70,6 +70,9 @@ class Pipeline {
     logits_.upload(logits_values_);
     hidden_values_ = random_normal(rng, M_ * H_, 1.0f);
     hidden_.upload(encode_floats(hidden_values_, DType::kBFloat16));
+    // cudaMemcpy from pageable memory may return before its DMA lands, and the legacy stream
+    // does not order the non-blocking stream the pipeline runs on: wait for it.
+    cuda_or_throw(cudaDeviceSynchronize(), "upload inputs");
   }
 
   void poison_outputs() {
@@ -77,6 +80,8 @@ class Pipeline {
                             &permuted_, &output_}) {
       b->poison(0xab);
     }
+    // cudaMemset is asynchronous on the legacy stream, unordered with the pipeline's stream.
+    cuda_or_throw(cudaDeviceSynchronize(), "poison outputs");
   }
 
   void enqueue() {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A/B timing of two `fusedmoe bench` option sets on the GPU machine, one process per (shape,
+# variant) like bench_moe.py, the order of A and B alternating from shape to shape so that GPU
+# clock drift does not favour one side. Rows go to $OUT/ab.log, prefixed with the variant.
+#
+#   bash scripts/device_ab.sh "--token-gather auto" "--token-gather copy" \
+#        "qwen3-30b-a3b deepseek-v3@tp8" 1,8,64
+#
+# Needs the build in build-device (scripts/device_check.sh makes it).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+BUILD=build-device
+if [ $# -lt 4 ]; then
+  echo "usage: $0 \"<bench args A>\" \"<bench args B>\" \"<shapes>\" <tokens>" >&2
+  exit 2
+fi
+variant_a=$1
+variant_b=$2
+shapes=$3
+tokens=$4
+LOG="$OUT/ab.log"
+
+run_variant() {
+  local label=$1 shape=$2 args=$3
+  # shellcheck disable=SC2086  # args is a list of bench options
+  "$BUILD/tools/fusedmoe" bench --model "$shape" --tokens "$tokens" $args 2>&1 |
+    awk -v label="$label" '$0 ~ /^[a-z0-9.@-]+ +[0-9]+ / {print label "  " $0} /error|rror/ {print label "  " $0}'
+}
+
+{
+  echo "== A: $variant_a"
+  echo "== B: $variant_b"
+  printf '%-3s %-18s %6s %7s %4s %10s %10s %7s %7s %6s %4s  %s\n' "" shape M hit sets "time us" \
+    "floor us" "%floor" "TF/s" "TB/s" by status
+  flip=0
+  for shape in $shapes; do
+    if [ "$flip" = 0 ]; then
+      run_variant "A" "$shape" "$variant_a"
+      run_variant "B" "$shape" "$variant_b"
+    else
+      run_variant "B" "$shape" "$variant_b"
+      run_variant "A" "$shape" "$variant_a"
+    fi
+    flip=$((1 - flip))
+  done
+} 2>&1 | tee -a "$LOG"
