@@ -2,10 +2,12 @@
 // compute).
 //
 // Work split: CTA (x, y) takes the y-th local expert that has rows (found by a block-wide scan of
-// the per-expert row counts, so the grid can be sized without knowing the routing) and a slice
-// of 64 weight rows: 32 gate rows plus the matching 32 up rows for a gated GEMM1 (32 output
-// columns), else 64 output columns. It walks the expert's rows in tiles of kTokens, streaming its
-// weight slice through a kStages-deep cp.async pipeline of 128-element K steps.
+// the per-expert row counts, so the grid can be sized without knowing the routing) and one or
+// more consecutive column slices of 64 weight rows: 32 gate rows plus the matching 32 up rows for
+// a gated GEMM1 (32 output columns), else 64 output columns. It walks the expert's rows in tiles
+// of kTokens, streaming its weight slices one after another through one kStages-deep cp.async
+// pipeline of 128-element K steps (several slices per CTA when K is short, so the pipeline does
+// not drain at every slice).
 //
 // MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp) and the tokens as
 // B (8 per n-tile). A CTA of 64 weight rows gives each of its 4 warps 16 rows; a CTA of 32 or 16
@@ -65,6 +67,16 @@ template <Epilogue kEpilogue, int kRows>
 constexpr int columns_per_cta() {
   return kEpilogue == Epilogue::kGatedActivation ? kRows / 2 : kRows;
 }
+
+// Dynamic shared memory: the pipeline, then the epilogue's [kTokens][columns] bf16 tile (rows
+// padded by 16 bytes against bank conflicts), apart so that the next column slice's loads stay in
+// flight while a slice is stored.
+template <Epilogue kEpilogue, int kTokens, int kRowGroups>
+struct SharedLayout {
+  static constexpr int columns = columns_per_cta<kEpilogue, Shape<kTokens, kRowGroups>::rows>();
+  static constexpr int tile_stride = columns + 8;
+  static constexpr int bytes = Shape<kTokens, kRowGroups>::pipeline_bytes + kTokens * tile_stride * 2;
+};
 
 // ---- PTX wrappers --------------------------------------------------------------------------
 
@@ -189,11 +201,13 @@ __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params,
 // ---- the kernel ----------------------------------------------------------------------------
 
 template <int kTokens, int kRowGroups, Epilogue kEpilogue>
-__global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmParams params) {
+__global__ void __launch_bounds__(kThreads)
+    streaming_gemm_kernel(StreamingGemmParams params, int slices_per_cta) {
   static_assert(kTokens == 8 || kTokens % 16 == 0, "token tile: 8 or a multiple of 16");
   using S = Shape<kTokens, kRowGroups>;
+  using L = SharedLayout<kEpilogue, kTokens, kRowGroups>;
   constexpr int kNTiles = kTokens / 8;
-  constexpr int kColumns = columns_per_cta<kEpilogue, S::rows>();
+  constexpr int kColumns = L::columns;
   constexpr int kWeightChunksPerThread = kSliceRows * kChunksPerRow / kThreads;            // 8
   constexpr int kTokenChunksPerThread = S::split_k * kTokens * kChunksPerRow / kThreads;  // >= 1
   constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
@@ -210,8 +224,12 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   const int row_group = warp % kRowGroups;  // which 16 weight rows
   const int k_slice = warp / kRowGroups;    // which K slice of each stage
   const int64_t k = params.k;
-  const int64_t column_base = static_cast<int64_t>(blockIdx.x) * kColumns;
+  const int64_t first_column = static_cast<int64_t>(blockIdx.x) * slices_per_cta * kColumns;
+  const int column_slices = static_cast<int>(
+      min(static_cast<int64_t>(slices_per_cta), (params.out_columns - first_column + kColumns - 1) / kColumns));
   const int num_k_tiles = static_cast<int>((k + S::stage_k - 1) / S::stage_k);
+  // The pipeline runs through (column slice, K tile) pairs in order, one slice after another.
+  const int num_tiles = column_slices * num_k_tiles;
   const uint32_t shared_base = shared_address(shared);
 
   // Each thread copies one fixed 16-byte chunk column of 8 (weights) or more (tokens) rows of the
@@ -220,12 +238,19 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   const int copy_row = threadIdx.x / kChunksPerRow;  // 0..7, then + 8 per step
   const auto* weights = static_cast<const __nv_bfloat16*>(params.w) +
                         static_cast<int64_t>(slice.expert) * params.w_rows * k;
+  // Weight rows this thread copies, for the column slice `weight_rows_slice` (loads go through
+  // the slices in order, so they are recomputed once per slice).
   const __nv_bfloat16* weight_rows[kWeightChunksPerThread];
+  int weight_rows_slice = -1;
+  auto locate_weights = [&](int column_slice) {
+    const int64_t column_base = first_column + static_cast<int64_t>(column_slice) * kColumns;
 #pragma unroll
-  for (int i = 0; i < kWeightChunksPerThread; ++i) {
-    const int64_t row = weight_row<kEpilogue>(params, column_base, (copy_row + 8 * i) % S::rows);
-    weight_rows[i] = row < 0 ? nullptr : weights + row * k;
-  }
+    for (int i = 0; i < kWeightChunksPerThread; ++i) {
+      const int64_t row = weight_row<kEpilogue>(params, column_base, (copy_row + 8 * i) % S::rows);
+      weight_rows[i] = row < 0 ? nullptr : weights + row * k;
+    }
+    weight_rows_slice = column_slice;
+  };
   const auto* x = static_cast<const __nv_bfloat16*>(params.x);
   const int64_t x_row_stride = params.x_row_stride > 0 ? params.x_row_stride : k;
 
@@ -245,7 +270,10 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     }
   };
 
-  auto load_weights = [&](int stage, int k_tile) {
+  auto load_weights = [&](int stage, int tile) {
+    const int column_slice = tile / num_k_tiles;
+    const int k_tile = tile - column_slice * num_k_tiles;
+    if (column_slice != weight_rows_slice) locate_weights(column_slice);
     const uint32_t base = shared_base + stage * S::stage_bytes;
 #pragma unroll
     for (int i = 0; i < kWeightChunksPerThread; ++i) {
@@ -257,7 +285,8 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
               valid ? weight_rows[i] + column : weights, valid);
     }
   };
-  auto load_tokens = [&](int stage, int k_tile) {
+  auto load_tokens = [&](int stage, int tile) {
+    const int k_tile = tile % num_k_tiles;
     const uint32_t base = shared_base + stage * S::stage_bytes + S::weight_bytes;
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
@@ -271,85 +300,27 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     }
   };
 
-  for (int chunk_start = 0; chunk_start < slice.row_count; chunk_start += kTokens) {
-    const int tokens = min(kTokens, slice.row_count - chunk_start);
-    const int64_t first_row = slice.row_begin + chunk_start;
-    float accumulators[kNTiles][4];
+  const int group = lane >> 2;
+  const int pair_column = (lane & 3) * 2;
+  float accumulators[kNTiles][4];
+  auto clear_accumulators = [&]() {
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) accumulators[n][i] = 0.0f;
     }
+  };
 
-    if (kPrefetchWeights && chunk_start == 0) {
-      // Weights do not depend on the previous kernel: start streaming them before waiting.
-      for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_k_tiles) load_weights(stage, stage);
-      }
-      cuda::wait_for_previous_grid();
-      locate_tokens(first_row, tokens);
-      for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_k_tiles) load_tokens(stage, stage);
-        commit_copies();
-      }
-    } else {
-      locate_tokens(first_row, tokens);
-      for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_k_tiles) {
-          load_weights(stage, stage);
-          load_tokens(stage, stage);
-        }
-        commit_copies();
-      }
-    }
-
-    for (int k_tile = 0; k_tile < num_k_tiles; ++k_tile) {
-      wait_copies<kStages - 2>();
-      __syncthreads();
-      const int next = k_tile + kStages - 1;
-      if (next < num_k_tiles) {
-        load_weights(next % kStages, next);
-        load_tokens(next % kStages, next);
-      }
-      commit_copies();
-
-      const uint32_t stage_base = shared_base + (k_tile % kStages) * S::stage_bytes;
-      const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
-      const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
-#pragma unroll
-      for (int step = 0; step < kSliceK / 16; ++step) {
-        uint32_t a[4];
-        load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                 step * 2 + (lane >> 4)));
-        if constexpr (kTokens == 8) {
-          uint32_t b[2];
-          load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
-          mma_bf16(accumulators[0], a, b[0], b[1]);
-        } else {
-#pragma unroll
-          for (int pair = 0; pair < kNTiles / 2; ++pair) {
-            uint32_t b[4];
-            load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                    step * 2 + ((lane >> 3) & 1)));
-            mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
-            mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
-          }
-        }
-      }
-    }
-    wait_copies<0>();
-    __syncthreads();
-    if (chunk_start == 0) cuda::allow_next_grid();
-
-    const int group = lane >> 2;
-    const int pair_column = (lane & 3) * 2;
+  // Accumulators of one column slice -> bf16 tile in shared memory (its own region, so loads of
+  // the next slice stay in flight) -> 16-byte rows of out.
+  auto store_slice = [&](int column_slice, int64_t first_row, int tokens) {
+    const int64_t column_base = first_column + static_cast<int64_t>(column_slice) * kColumns;
     // Accumulator (n, i): weight row row_group*16 + group (+ 8 for i >= 2), token n*8 +
     // pair_column (+ 1 for odd i).
-    constexpr int kReduceBytes = S::split_k > 1 ? S::split_k * S::rows * kTokens * 4 : 0;
     if constexpr (S::split_k > 1) {
-      // Sum the K slices: every warp parks its partial sums, the first slice's warps add them up.
+      // Sum the K slices: every warp parks its partial sums in the drained pipeline, the first
+      // slice's warps add them up.
       auto* partial = reinterpret_cast<float*>(shared);
-      // Where accumulator (n, i) of this thread parks in K slice `part`'s partial sums.
       const auto partial_index = [&](int part, int n, int i) {
         const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
         const int token = n * 8 + pair_column + (i & 1);
@@ -375,10 +346,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       }
     }
 
-    // Epilogue: results to a [kTokens][kColumns] bf16 tile in shared memory (after the partial
-    // sums), then 16-byte rows out.
-    constexpr int kTileStride = kColumns + 8;
-    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + kReduceBytes);
+    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + S::pipeline_bytes);
     if (k_slice == 0) {
       float bias[2] = {0.0f, 0.0f};
       if (params.bias != nullptr) {
@@ -401,7 +369,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
           // GEMM1's result rounds to bf16 before the activation, as on the grouped path.
           const float first = __bfloat162float(__float2bfloat16_rn(c[j] + bias[0]));
           const float second = __bfloat162float(__float2bfloat16_rn(c[2 + j] + bias[1]));
-          __nv_bfloat16* out_row = tile + (token + j) * kTileStride;
+          __nv_bfloat16* out_row = tile + (token + j) * L::tile_stride;
           if constexpr (kEpilogue == Epilogue::kGatedActivation) {
             // first: gate of feature row_group*8 + group; second: its up.
             out_row[row_group * 8 + group] = __float2bfloat16_rn(math.gated(first, second));
@@ -425,7 +393,7 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       if (column >= params.out_columns) continue;
       const int64_t row = first_row + token;
       uint4 values =
-          *reinterpret_cast<const uint4*>(tile + token * kTileStride + (index % kOutChunksPerRow) * 8);
+          *reinterpret_cast<const uint4*>(tile + token * L::tile_stride + (index % kOutChunksPerRow) * 8);
       if constexpr (kEpilogue == Epilogue::kStore) {
         if (params.row_weights != nullptr) {
           const int64_t weight_index = params.row_to_slot != nullptr ? params.row_to_slot[row] : row;
@@ -442,7 +410,83 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       }
       *reinterpret_cast<uint4*>(out + row * params.out_columns + column) = values;
     }
-    __syncthreads();  // the tile's memory is the next token tile's pipeline
+    __syncthreads();  // the tile is the next slice's
+  };
+
+  for (int chunk_start = 0; chunk_start < slice.row_count; chunk_start += kTokens) {
+    const int tokens = min(kTokens, slice.row_count - chunk_start);
+    const int64_t first_row = slice.row_begin + chunk_start;
+    clear_accumulators();
+
+    if (kPrefetchWeights && chunk_start == 0) {
+      // Weights do not depend on the previous kernel: start streaming them before waiting.
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_tiles) load_weights(stage, stage);
+      }
+      cuda::wait_for_previous_grid();
+      locate_tokens(first_row, tokens);
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_tiles) load_tokens(stage, stage);
+        commit_copies();
+      }
+    } else {
+      locate_tokens(first_row, tokens);
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_tiles) {
+          load_weights(stage, stage);
+          load_tokens(stage, stage);
+        }
+        commit_copies();
+      }
+    }
+
+    for (int tile = 0; tile < num_tiles; ++tile) {
+      wait_copies<kStages - 2>();
+      __syncthreads();
+      const int next = tile + kStages - 1;
+      if (next < num_tiles) {
+        load_weights(next % kStages, next);
+        load_tokens(next % kStages, next);
+      }
+      commit_copies();
+
+      const uint32_t stage_base = shared_base + (tile % kStages) * S::stage_bytes;
+      const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
+      const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
+#pragma unroll
+      for (int step = 0; step < kSliceK / 16; ++step) {
+        uint32_t a[4];
+        load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                 step * 2 + (lane >> 4)));
+        if constexpr (kTokens == 8) {
+          uint32_t b[2];
+          load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
+          mma_bf16(accumulators[0], a, b[0], b[1]);
+        } else {
+#pragma unroll
+          for (int pair = 0; pair < kNTiles / 2; ++pair) {
+            uint32_t b[4];
+            load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                    step * 2 + ((lane >> 3) & 1)));
+            mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
+            mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
+          }
+        }
+      }
+
+      if (tile % num_k_tiles == num_k_tiles - 1) {
+        const int column_slice = tile / num_k_tiles;
+        if (column_slice == column_slices - 1) {
+          // The last slice of this token tile: drain the pipeline (the split-K sums use it, and
+          // the next token tile refills it).
+          wait_copies<0>();
+          __syncthreads();
+          if (chunk_start == 0) cuda::allow_next_grid();
+        }
+        store_slice(column_slice, first_row, tokens);
+        clear_accumulators();
+      }
+    }
   }
 }
 
@@ -463,13 +507,27 @@ int multiprocessors() {
   return count;
 }
 
+// Column slices per CTA: one, unless the reduction is short (a narrow expert's GEMM2: K = 256 is
+// two pipeline stages, so a one-slice CTA spends most of its life in its prologue and epilogue)
+// and enough CTAs remain for at least 4 waves of 3 per multiprocessor (no SM goes idle). Split-K
+// CTAs (fewer than 4 row groups) take one slice.
+int column_slices_for(const StreamingGemmParams& params, int row_groups, int64_t ctas) {
+  if (row_groups != kWarps) return 1;
+  const int64_t k_tiles = cuda::ceil_div(params.k, static_cast<int64_t>(kSliceK));
+  const int64_t enough = 4 * 3 * static_cast<int64_t>(multiprocessors());
+  for (const int slices : {4, 2}) {
+    if (slices * k_tiles <= 16 && ctas / slices >= enough) return slices;
+  }
+  return 1;
+}
+
 // Opts each kernel instance into its dynamic shared memory once per device.
 template <int kTokens, int kRowGroups, Epilogue kEpilogue>
 void launch(const StreamingGemmParams& params, cudaStream_t stream) {
   constexpr int kMaxDevices = 64;
   static std::atomic<bool> configured[kMaxDevices];
   auto* kernel = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue>;
-  constexpr int shared_bytes = Shape<kTokens, kRowGroups>::pipeline_bytes;
+  constexpr int shared_bytes = SharedLayout<kEpilogue, kTokens, kRowGroups>::bytes;
   int device = 0;
   cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
@@ -477,10 +535,13 @@ void launch(const StreamingGemmParams& params, cudaStream_t stream) {
                      "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
-  constexpr int kColumns = columns_per_cta<kEpilogue, Shape<kTokens, kRowGroups>::rows>();
-  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(params.out_columns, kColumns)),
+  constexpr int kColumns = SharedLayout<kEpilogue, kTokens, kRowGroups>::columns;
+  const int64_t slices = cuda::ceil_div(params.out_columns, static_cast<int64_t>(kColumns));
+  const int slices_per_cta = column_slices_for(params, kRowGroups, slices * params.max_active_experts);
+  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(slices, static_cast<int64_t>(slices_per_cta))),
                   static_cast<unsigned>(params.max_active_experts));
-  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params);
+  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params,
+                      slices_per_cta);
 }
 
 // Row groups per CTA: all 4 (64 weight rows) unless that leaves multiprocessors idle for the
