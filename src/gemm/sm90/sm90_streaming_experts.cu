@@ -211,6 +211,8 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kWeightChunksPerThread = kSliceRows * kChunksPerRow / kThreads;            // 8
   constexpr int kTokenChunksPerThread = S::split_k * kTokens * kChunksPerRow / kThreads;  // >= 1
   constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
+  // Split-K CTAs (fewer than 4 row groups) always take one column slice (column_slices_for).
+  constexpr bool kMultiSlice = kRowGroups == kWarps;
 
   extern __shared__ __align__(128) unsigned char shared[];
   __shared__ int scratch[kWarps + 1];
@@ -251,6 +253,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     weight_rows_slice = column_slice;
   };
+  locate_weights(0);
   const auto* x = static_cast<const __nv_bfloat16*>(params.x);
   const int64_t x_row_stride = params.x_row_stride > 0 ? params.x_row_stride : k;
 
@@ -270,10 +273,11 @@ __global__ void __launch_bounds__(kThreads)
     }
   };
 
-  auto load_weights = [&](int stage, int tile) {
-    const int column_slice = tile / num_k_tiles;
-    const int k_tile = tile - column_slice * num_k_tiles;
-    if (column_slice != weight_rows_slice) locate_weights(column_slice);
+  // The (column slice, K tile) the next load_stage() fills: loads go through them in order.
+  int load_slice = 0;
+  int load_k_tile = 0;
+  auto load_weights = [&](int stage, int column_slice, int k_tile) {
+    if (kMultiSlice && column_slice != weight_rows_slice) locate_weights(column_slice);
     const uint32_t base = shared_base + stage * S::stage_bytes;
 #pragma unroll
     for (int i = 0; i < kWeightChunksPerThread; ++i) {
@@ -285,8 +289,7 @@ __global__ void __launch_bounds__(kThreads)
               valid ? weight_rows[i] + column : weights, valid);
     }
   };
-  auto load_tokens = [&](int stage, int tile) {
-    const int k_tile = tile % num_k_tiles;
+  auto load_tokens = [&](int stage, int k_tile) {
     const uint32_t base = shared_base + stage * S::stage_bytes + S::weight_bytes;
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
@@ -297,6 +300,16 @@ __global__ void __launch_bounds__(kThreads)
       const bool valid = token_rows[i] != nullptr && column < k;
       copy_16(base + part * S::token_slice_bytes + swizzled(token, copy_chunk),
               valid ? token_rows[i] + column : x, valid);
+    }
+  };
+
+  // Fills `stage` with the next (slice, K tile): weights, and tokens unless only_weights.
+  auto load_stage = [&](int stage, bool only_weights) {
+    load_weights(stage, load_slice, load_k_tile);
+    if (!only_weights) load_tokens(stage, load_k_tile);
+    if (++load_k_tile == num_k_tiles) {
+      load_k_tile = 0;
+      ++load_slice;
     }
   };
 
@@ -417,37 +430,36 @@ __global__ void __launch_bounds__(kThreads)
     const int tokens = min(kTokens, slice.row_count - chunk_start);
     const int64_t first_row = slice.row_begin + chunk_start;
     clear_accumulators();
+    load_slice = 0;
+    load_k_tile = 0;
 
     if (kPrefetchWeights && chunk_start == 0) {
       // Weights do not depend on the previous kernel: start streaming them before waiting.
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_tiles) load_weights(stage, stage);
+        if (stage < num_tiles) load_stage(stage, true);
       }
       cuda::wait_for_previous_grid();
       locate_tokens(first_row, tokens);
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_tiles) load_tokens(stage, stage);
+        // K tile of this stage: the stages hold tiles 0, 1, 2 of the flattened order.
+        if (stage < num_tiles) load_tokens(stage, stage % num_k_tiles);
         commit_copies();
       }
     } else {
       locate_tokens(first_row, tokens);
       for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < num_tiles) {
-          load_weights(stage, stage);
-          load_tokens(stage, stage);
-        }
+        if (stage < num_tiles) load_stage(stage, false);
         commit_copies();
       }
     }
 
+    int compute_slice = 0;
+    int compute_k_tile = 0;
     for (int tile = 0; tile < num_tiles; ++tile) {
       wait_copies<kStages - 2>();
       __syncthreads();
       const int next = tile + kStages - 1;
-      if (next < num_tiles) {
-        load_weights(next % kStages, next);
-        load_tokens(next % kStages, next);
-      }
+      if (next < num_tiles) load_stage(next % kStages, false);
       commit_copies();
 
       const uint32_t stage_base = shared_base + (tile % kStages) * S::stage_bytes;
@@ -474,8 +486,10 @@ __global__ void __launch_bounds__(kThreads)
         }
       }
 
-      if (tile % num_k_tiles == num_k_tiles - 1) {
-        const int column_slice = tile / num_k_tiles;
+      if (++compute_k_tile == num_k_tiles) {
+        const int column_slice = compute_slice;
+        compute_k_tile = 0;
+        ++compute_slice;
         if (column_slice == column_slices - 1) {
           // The last slice of this token tile: drain the pipeline (the split-K sums use it, and
           // the next token tile refills it).
@@ -509,12 +523,15 @@ int multiprocessors() {
 
 // Column slices per CTA: one, unless the reduction is short (a narrow expert's GEMM2: K = 256 is
 // two pipeline stages, so a one-slice CTA spends most of its life in its prologue and epilogue)
-// and enough CTAs remain for at least 4 waves of 3 per multiprocessor (no SM goes idle). Split-K
-// CTAs (fewer than 4 row groups) take one slice.
+// and enough CTAs remain for at least 16 waves of 3 per multiprocessor, so that the coarser CTAs
+// leave no long last wave. Measured on an H100 (docs/PERF.md): DeepSeek-V3 TP8 (K = 256) M = 256,
+// 4 slices: 1066 -> 990 us; but M = 8 (4 waves of 4-slice CTAs) 239 -> 252 us and Qwen3-30B-A3B
+// (K = 768) M = 64-256 with 2 slices 4-6 % slower. Split-K CTAs (fewer than 4 row groups) take
+// one slice.
 int column_slices_for(const StreamingGemmParams& params, int row_groups, int64_t ctas) {
   if (row_groups != kWarps) return 1;
   const int64_t k_tiles = cuda::ceil_div(params.k, static_cast<int64_t>(kSliceK));
-  const int64_t enough = 4 * 3 * static_cast<int64_t>(multiprocessors());
+  const int64_t enough = 16 * 3 * static_cast<int64_t>(multiprocessors());
   for (const int slices : {4, 2}) {
     if (slices * k_tiles <= 16 && ctas / slices >= enough) return slices;
   }
