@@ -200,7 +200,9 @@ __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params,
 
 // ---- the kernel ----------------------------------------------------------------------------
 
-template <int kTokens, int kRowGroups, Epilogue kEpilogue>
+// kMultiSlice: the CTA takes slices_per_cta column slices (else exactly one: a separate
+// instance, so that the common one-slice kernel keeps its straight-line code).
+template <int kTokens, int kRowGroups, Epilogue kEpilogue, bool kMultiSlice>
 __global__ void __launch_bounds__(kThreads)
     streaming_gemm_kernel(StreamingGemmParams params, int slices_per_cta) {
   static_assert(kTokens == 8 || kTokens % 16 == 0, "token tile: 8 or a multiple of 16");
@@ -211,8 +213,6 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kWeightChunksPerThread = kSliceRows * kChunksPerRow / kThreads;            // 8
   constexpr int kTokenChunksPerThread = S::split_k * kTokens * kChunksPerRow / kThreads;  // >= 1
   constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
-  // Split-K CTAs (fewer than 4 row groups) always take one column slice (column_slices_for).
-  constexpr bool kMultiSlice = kRowGroups == kWarps;
 
   extern __shared__ __align__(128) unsigned char shared[];
   __shared__ int scratch[kWarps + 1];
@@ -226,9 +226,12 @@ __global__ void __launch_bounds__(kThreads)
   const int row_group = warp % kRowGroups;  // which 16 weight rows
   const int k_slice = warp / kRowGroups;    // which K slice of each stage
   const int64_t k = params.k;
+  if constexpr (!kMultiSlice) slices_per_cta = 1;
   const int64_t first_column = static_cast<int64_t>(blockIdx.x) * slices_per_cta * kColumns;
-  const int column_slices = static_cast<int>(
-      min(static_cast<int64_t>(slices_per_cta), (params.out_columns - first_column + kColumns - 1) / kColumns));
+  const int column_slices =
+      kMultiSlice ? static_cast<int>(min(static_cast<int64_t>(slices_per_cta),
+                                         (params.out_columns - first_column + kColumns - 1) / kColumns))
+                  : 1;
   const int num_k_tiles = static_cast<int>((k + S::stage_k - 1) / S::stage_k);
   // The pipeline runs through (column slice, K tile) pairs in order, one slice after another.
   const int num_tiles = column_slices * num_k_tiles;
@@ -453,53 +456,49 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
 
-    int compute_slice = 0;
-    int compute_k_tile = 0;
-    for (int tile = 0; tile < num_tiles; ++tile) {
-      wait_copies<kStages - 2>();
-      __syncthreads();
-      const int next = tile + kStages - 1;
-      if (next < num_tiles) load_stage(next % kStages, false);
-      commit_copies();
+    int tile = 0;  // position in the (slice, K tile) order
+    for (int column_slice = 0; column_slice < column_slices; ++column_slice) {
+      for (int k_tile = 0; k_tile < num_k_tiles; ++k_tile, ++tile) {
+        wait_copies<kStages - 2>();
+        __syncthreads();
+        const int next = tile + kStages - 1;
+        if (next < num_tiles) load_stage(next % kStages, false);
+        commit_copies();
 
-      const uint32_t stage_base = shared_base + (tile % kStages) * S::stage_bytes;
-      const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
-      const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
+        const uint32_t stage_base = shared_base + (tile % kStages) * S::stage_bytes;
+        const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
+        const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
 #pragma unroll
-      for (int step = 0; step < kSliceK / 16; ++step) {
-        uint32_t a[4];
-        load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                 step * 2 + (lane >> 4)));
-        if constexpr (kTokens == 8) {
-          uint32_t b[2];
-          load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
-          mma_bf16(accumulators[0], a, b[0], b[1]);
-        } else {
+        for (int step = 0; step < kSliceK / 16; ++step) {
+          uint32_t a[4];
+          load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                   step * 2 + (lane >> 4)));
+          if constexpr (kTokens == 8) {
+            uint32_t b[2];
+            load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
+            mma_bf16(accumulators[0], a, b[0], b[1]);
+          } else {
 #pragma unroll
-          for (int pair = 0; pair < kNTiles / 2; ++pair) {
-            uint32_t b[4];
-            load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                    step * 2 + ((lane >> 3) & 1)));
-            mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
-            mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
+            for (int pair = 0; pair < kNTiles / 2; ++pair) {
+              uint32_t b[4];
+              load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                      step * 2 + ((lane >> 3) & 1)));
+              mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
+              mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
+            }
           }
         }
       }
 
-      if (++compute_k_tile == num_k_tiles) {
-        const int column_slice = compute_slice;
-        compute_k_tile = 0;
-        ++compute_slice;
-        if (column_slice == column_slices - 1) {
-          // The last slice of this token tile: drain the pipeline (the split-K sums use it, and
-          // the next token tile refills it).
-          wait_copies<0>();
-          __syncthreads();
-          if (chunk_start == 0) cuda::allow_next_grid();
-        }
-        store_slice(column_slice, first_row, tokens);
-        clear_accumulators();
+      if (column_slice == column_slices - 1) {
+        // The last slice of this token tile: drain the pipeline (the split-K sums use it, and
+        // the next token tile refills it).
+        wait_copies<0>();
+        __syncthreads();
+        if (chunk_start == 0) cuda::allow_next_grid();
       }
+      store_slice(column_slice, first_row, tokens);
+      clear_accumulators();
     }
   }
 }
@@ -526,10 +525,11 @@ int multiprocessors() {
 // and enough CTAs remain for at least 16 waves of 3 per multiprocessor, so that the coarser CTAs
 // leave no long last wave. Measured on an H100 (docs/PERF.md): DeepSeek-V3 TP8 (K = 256) M = 256,
 // 4 slices: 1066 -> 990 us; but M = 8 (4 waves of 4-slice CTAs) 239 -> 252 us and Qwen3-30B-A3B
-// (K = 768) M = 64-256 with 2 slices 4-6 % slower. Split-K CTAs (fewer than 4 row groups) take
-// one slice.
+// (K = 768) M = 64-256 with 2 slices 4-6 % slower. Only GEMM2 with 64-row CTAs has the
+// several-slice instances (GEMM1's K is the hidden size: long).
+template <Epilogue kEpilogue>
 int column_slices_for(const StreamingGemmParams& params, int row_groups, int64_t ctas) {
-  if (row_groups != kWarps) return 1;
+  if (kEpilogue != Epilogue::kStore || row_groups != kWarps) return 1;
   const int64_t k_tiles = cuda::ceil_div(params.k, static_cast<int64_t>(kSliceK));
   const int64_t enough = 16 * 3 * static_cast<int64_t>(multiprocessors());
   for (const int slices : {4, 2}) {
@@ -543,18 +543,27 @@ template <int kTokens, int kRowGroups, Epilogue kEpilogue>
 void launch(const StreamingGemmParams& params, cudaStream_t stream) {
   constexpr int kMaxDevices = 64;
   static std::atomic<bool> configured[kMaxDevices];
-  auto* kernel = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue>;
+  constexpr bool kHasMultiSlice = kEpilogue == Epilogue::kStore && kRowGroups == kWarps;
+  auto* one_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, false>;
+  auto* multi_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, kHasMultiSlice>;
   constexpr int shared_bytes = SharedLayout<kEpilogue, kTokens, kRowGroups>::bytes;
   int device = 0;
   cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
-    cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
-                     "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
+    for (auto* kernel : {one_slice, multi_slice}) {
+      cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
+                       "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
+    }
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
   constexpr int kColumns = SharedLayout<kEpilogue, kTokens, kRowGroups>::columns;
   const int64_t slices = cuda::ceil_div(params.out_columns, static_cast<int64_t>(kColumns));
-  const int slices_per_cta = column_slices_for(params, kRowGroups, slices * params.max_active_experts);
+  const int slices_per_cta =
+      !kHasMultiSlice ? 1
+      : params.column_slices > 0
+          ? params.column_slices
+          : column_slices_for<kEpilogue>(params, kRowGroups, slices * params.max_active_experts);
+  auto* kernel = slices_per_cta > 1 ? multi_slice : one_slice;
   const dim3 grid(static_cast<unsigned>(cuda::ceil_div(slices, static_cast<int64_t>(slices_per_cta))),
                   static_cast<unsigned>(params.max_active_experts));
   cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params,

@@ -54,6 +54,10 @@ struct StreamingGemmParams {
   const void* row_weights = nullptr;
   bool row_weights_bf16 = false;
   const int32_t* row_to_slot = nullptr;
+
+  // Column slices (64 output columns each) per CTA: 0 lets the launcher choose; > 0 forces it,
+  // for tests (only GEMM2's 64-row CTAs take more than one).
+  int32_t column_slices = 0;
 };
 
 // Token tile (MMA N) for an expected number of rows per expert: 8, 16, 32 or 64.
