@@ -53,13 +53,18 @@ fi
 if want expertsncu; then
   # One eager moe_routed (the bench's first call) per shape: which kernels run and how long each
   # takes, to tell the expert GEMMs from the stages around them.
-  for shape in "deepseek-v3 16384" "deepseek-v3 1024" "qwen3-30b-a3b 1" "deepseek-v3@tp8 8" "mixtral-8x7b 1024"; do
+  # EXPERTS_NCU_SHAPES: ';'-separated "model M [fusedmoe bench options]" entries.
+  shapes=${EXPERTS_NCU_SHAPES:-"deepseek-v3 16384;deepseek-v3 1024;qwen3-30b-a3b 1;deepseek-v3@tp8 8;mixtral-8x7b 1024"}
+  IFS=';' read -ra entries <<<"$shapes"
+  for shape in "${entries[@]}"; do
     set -- $shape
-    echo "== ncu $1 M=$2"
+    model=$1 tokens=$2
+    shift 2
+    echo "== ncu $model M=$tokens $*"
     timeout 150 ncu --cache-control none --clock-control none --launch-count 12 \
-      --kernel-name regex:'device_kernel|streaming|permute|dispatch|combine|activation|fill_group|topk|expert' \
-      --metrics gpu__time_duration.sum "$BUILD/tools/fusedmoe" bench --model "$1" --tokens "$2" \
-      --iterations 1 --warmup 0 --rotate 1 2>&1 | grep -E '^  [a-zA-Z_].*\(|gpu__time_duration|==ERROR=='
+      --kernel-name regex:'device_kernel|streaming|permute|dispatch|combine|activation|fill_group|topk|expert|scale' \
+      --metrics gpu__time_duration.sum "$BUILD/tools/fusedmoe" bench --model "$model" --tokens "$tokens" \
+      --iterations 1 --warmup 0 --rotate 1 "$@" 2>&1 | grep -E '^  [a-zA-Z_].*\(|gpu__time_duration|==ERROR=='
   done 2>&1 | tee "$OUT/experts_ncu.log"
   note "experts ncu: $(grep -c gpu__time_duration "$OUT/experts_ncu.log") kernels"
 fi

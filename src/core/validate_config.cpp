@@ -218,13 +218,13 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
                   "-1 = heuristic default");
   // A forced tactic that nothing would honour must not pass silently.
   if (options.tactic >= 0) {
-    const int32_t tactics = options.expert_kernel == ExpertKernel::kGroupedTile      ? 4
+    const int32_t tactics = options.expert_kernel == ExpertKernel::kGroupedTile      ? 5
                             : options.expert_kernel == ExpertKernel::kWeightStreaming ? 4
                                                                                      : 0;
     if (options.tactic >= tactics) {
       throw_unsupported(join(prefix, "tactic") + " = " + std::to_string(options.tactic) +
                         " with expert_kernel '" + expert_kernel_name(options.expert_kernel) +
-                        "': forced tactics are 0..3 for grouped-tile (64x128, 128x128, 256x128, 128x256) "
+                        "': forced tactics are 0..4 for grouped-tile (64x128, 128x128, 256x128, 128x256, 64x256) "
                         "and "
                         "0..3 for weight-streaming (token tiles 8, 16, 32, 64); auto takes only the "
                         "heuristic default (-1)");

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cstdint>
+#include <cub/block/block_scan.cuh>
 
 #include "core/cuda_launch.h"
 #include "core/cuda_pdl.cuh"
@@ -232,9 +233,8 @@ __device__ void permute_token_row_per_token(const PermuteRowsParams& p, int64_t 
 // counts[e] (expert e's first padding row) and start[e] = padding rows of experts < e, so
 // start[E_l] is the total. One block-wide scan: each thread sums a run of consecutive experts.
 __device__ void stage_padding(const PermuteRowsParams& p, int32_t* first_row, int32_t* start) {
-  __shared__ int32_t warp_totals[kWarps];
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
+  using PaddingScan = cub::BlockScan<int32_t, kThreads>;
+  __shared__ typename PaddingScan::TempStorage scan_storage;
   const int per_thread = (p.local_experts + kThreads - 1) / kThreads;
   const int begin = min(static_cast<int>(threadIdx.x) * per_thread, p.local_experts);
   const int end = min(begin + per_thread, p.local_experts);
@@ -243,16 +243,8 @@ __device__ void stage_padding(const PermuteRowsParams& p, int32_t* first_row, in
     first_row[e] = p.expert_offsets[e] + p.expert_counts[e];
     sum += p.expert_offsets[e + 1] - first_row[e];
   }
-  int32_t inclusive = sum;
-#pragma unroll
-  for (int offset = 1; offset < 32; offset <<= 1) {
-    const int32_t other = __shfl_up_sync(0xffffffffu, inclusive, offset);
-    if (lane >= offset) inclusive += other;
-  }
-  if (lane == 31) warp_totals[warp] = inclusive;
-  __syncthreads();
-  int32_t prefix = inclusive - sum;
-  for (int w = 0; w < warp; ++w) prefix += warp_totals[w];
+  int32_t prefix = 0;
+  PaddingScan(scan_storage).ExclusiveSum(sum, prefix);
   for (int e = begin; e < end; ++e) {
     start[e] = prefix;
     prefix += p.expert_offsets[e + 1] - first_row[e];

@@ -485,16 +485,15 @@ INSTANTIATE_TEST_SUITE_P(BothKernels, Bf16ExpertsGpuKernels,
                            return kernel_label(info.param);
                          });
 
-// Every forced tactic (grouped tiles 64x128, 128x128, 256x128, 128x256; streaming token tiles
-// 8..64)
-// against the reference: the heuristic alone would leave some of them untested at these sizes.
+// Every forced tactic (grouped tiles 64x128, 128x128, 256x128, 128x256, 64x256; streaming token
+// tiles 8..64) against the reference: the heuristic alone would leave some of them untested at these sizes.
 TEST(Bf16ExpertsGpuTactics, EveryForcedTacticMatchesReference) {
   FUSEDMOE_REQUIRE_SM90();
   for (const LayerCase& layer_case : {LayerCase{"qwen3-30b-a3b", 1, 16, 75}, LayerCase{"deepseek-v3", 8, 16, 9}}) {
     RandomLayer layer(bf16_spec(layer_case), layer_case.tokens, testing::case_seed(case_name(layer_case)));
     layer.generate_all_experts();
     for (const ExpertKernel kernel : {ExpertKernel::kGroupedTile, ExpertKernel::kWeightStreaming}) {
-      const int32_t tactics = 4;
+      const int32_t tactics = kernel == ExpertKernel::kGroupedTile ? 5 : 4;
       for (int32_t tactic = 0; tactic < tactics; ++tactic) {
         GpuLayer gpu(layer, layer_case.tokens, kernel, tactic);
         const tools::RoutedIds decisions = gpu.route();

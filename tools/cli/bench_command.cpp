@@ -76,7 +76,7 @@ BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   request.row.replay.timing = parse_timing(options.get("timing", "isolated"));
   request.row.max_sets = static_cast<int32_t>(options.get_int("rotate", 8, 1, 64));
   request.row.expert_kernel = parse_expert_kernel(options.get("expert-kernel", "auto"));
-  request.row.tactic = static_cast<int32_t>(options.get_int("tactic", -1, -1, 3));
+  request.row.tactic = static_cast<int32_t>(options.get_int("tactic", -1, -1, 4));
   request.row.token_gather = parse_token_gather(options.get("token-gather", "auto"));
   request.csv_path = options.get("csv", "");
   request.seed = options.get_seed("seed");

@@ -9,13 +9,14 @@
 
 namespace fusedmoe::sm90 {
 
-// Measured on an H100 with every tile forced (docs/PERF.md, `fusedmoe bench --tactic`): 64x128
-// ties the taller tiles at 32 rows per expert; 128x128 wins at 64 (Mixtral M = 256: 1110 us
-// against 1367 for 64x128); 128x256 wins from 128 rows on every preset (DeepSeek-V3 M = 16384:
-// 22.5 ms against 28.3 for 256x128, which pads 512 +- 22 rows per expert to three 256-row tiles).
+// Measured on an H200 with every tile forced (docs/PERF.md, `fusedmoe bench --tactic`): the
+// 64x256 pingpong tile is the fastest or tied from 16 to 256 rows per expert on every preset
+// (Mixtral M = 256, 64 rows: 777 us against 898 for 128x128; MiniMax-M2 M = 4096, 128 rows: 2445
+// against 2645 for 128x256; Mixtral M = 1024, 256 rows: 1390 against 1476); 128x256 wins from
+// 512 rows (DeepSeek-V3 M = 16384: 21.4 ms against 21.8; Qwen3-30B-A3B M = 16384, 1024 rows:
+// 2641 us against 2783). 64x128, 128x128 and 256x128 never win and stay as forced tactics.
 GroupedTile grouped_tile_for_rows(double mean_rows_per_expert) {
-  if (mean_rows_per_expert <= 48.0) return GroupedTile::k64x128;
-  if (mean_rows_per_expert <= 96.0) return GroupedTile::k128x128;
+  if (mean_rows_per_expert <= 384.0) return GroupedTile::k64x256;
   return GroupedTile::k128x256;
 }
 
@@ -23,7 +24,8 @@ size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {
   return std::max({grouped_gemm_bf16_64x128_workspace_bytes(num_groups),
                    grouped_gemm_bf16_128x128_workspace_bytes(num_groups),
                    grouped_gemm_bf16_256x128_workspace_bytes(num_groups),
-                   grouped_gemm_bf16_128x256_workspace_bytes(num_groups)});
+                   grouped_gemm_bf16_128x256_workspace_bytes(num_groups),
+                   grouped_gemm_bf16_64x256_workspace_bytes(num_groups)});
 }
 
 void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
@@ -32,6 +34,7 @@ void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_
     case GroupedTile::k64x128: return grouped_gemm_bf16_64x128(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k128x128: return grouped_gemm_bf16_128x128(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k128x256: return grouped_gemm_bf16_128x256(problem, workspace, workspace_bytes, stream);
+    case GroupedTile::k64x256: return grouped_gemm_bf16_64x256(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k256x128: break;
   }
   grouped_gemm_bf16_256x128(problem, workspace, workspace_bytes, stream);

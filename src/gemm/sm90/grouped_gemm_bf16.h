@@ -20,7 +20,9 @@ enum class GroupedTile : int32_t {
   k128x128 = 1,  // cooperative, two warpgroups
   k256x128 = 2,  // cooperative: prefill (713-723 TF/s at 512 rows per group, toolchain notes)
   k128x256 = 3,  // cooperative, 256 weight rows per tile: less row padding than 256x128
+  k64x256 = 4,   // pingpong, 256 weight rows per 64-row tile: 64-row padding granularity
 };
+constexpr int32_t kGroupedTileCount = 5;
 
 // The tile for a mean number of rows per expert.
 GroupedTile grouped_tile_for_rows(double mean_rows_per_expert);

@@ -22,5 +22,8 @@ void grouped_gemm_bf16_256x128(const GroupedGemmProblem& problem, void* workspac
 size_t grouped_gemm_bf16_128x256_workspace_bytes(int32_t num_groups);
 void grouped_gemm_bf16_128x256(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
                                Stream stream);
+size_t grouped_gemm_bf16_64x256_workspace_bytes(int32_t num_groups);
+void grouped_gemm_bf16_64x256(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
+                              Stream stream);
 
 }  // namespace fusedmoe::sm90

@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cub/block/block_scan.cuh>
 
 #include "core/cuda_pdl.cuh"
 #include "core/load_scalar.cuh"
@@ -130,10 +131,16 @@ struct ExpertSlice {
   int32_t row_count;
 };
 
+using ActiveExpertScan = cub::BlockScan<int, kThreads>;
+struct ActiveExpertScratch {
+  ActiveExpertScan::TempStorage scan;
+  int expert;
+};
+
 // The rank-th expert (in expert order) with at least one row. Returns false, uniformly across the
 // block, when fewer experts have rows.
 __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice& slice,
-                                   int* scratch /* [kWarps + 1] */) {
+                                   ActiveExpertScratch& scratch) {
   const int experts_per_thread = (rows.num_experts + kThreads - 1) / kThreads;
   const int first = threadIdx.x * experts_per_thread;
   int active = 0;
@@ -141,26 +148,17 @@ __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice
     const int expert = first + i;
     if (expert < rows.num_experts && expert_row_count(rows, expert) > 0) ++active;
   }
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  int inclusive = active;
-#pragma unroll
-  for (int distance = 1; distance < 32; distance <<= 1) {
-    const int value = __shfl_up_sync(0xffffffffu, inclusive, distance);
-    if (lane >= distance) inclusive += value;
-  }
-  if (lane == 31) scratch[warp] = inclusive;
-  if (threadIdx.x == 0) scratch[kWarps] = -1;
-  __syncthreads();
-  int before = inclusive - active;
-  for (int w = 0; w < warp; ++w) before += scratch[w];
+  if (threadIdx.x == 0) scratch.expert = -1;
+  int before = 0;
+  ActiveExpertScan(scratch.scan).ExclusiveSum(active, before);
+  __syncthreads();  // orders the -1 above before the one thread that finds the expert writes it
   if (rank >= before && rank < before + active) {
     int seen = before;
     for (int i = 0; i < experts_per_thread; ++i) {
       const int expert = first + i;
       if (expert < rows.num_experts && expert_row_count(rows, expert) > 0) {
         if (seen == rank) {
-          scratch[kWarps] = expert;
+          scratch.expert = expert;
           break;
         }
         ++seen;
@@ -168,7 +166,7 @@ __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice
     }
   }
   __syncthreads();
-  const int expert = scratch[kWarps];
+  const int expert = scratch.expert;
   if (expert < 0) return false;
   slice.expert = expert;
   slice.row_begin = expert_first_row(rows, expert);
@@ -215,7 +213,7 @@ __global__ void __launch_bounds__(kThreads)
   constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
 
   extern __shared__ __align__(128) unsigned char shared[];
-  __shared__ int scratch[kWarps + 1];
+  __shared__ ActiveExpertScratch scratch;
 
   if constexpr (!kPrefetchWeights) cuda::wait_for_previous_grid();
   ExpertSlice slice;

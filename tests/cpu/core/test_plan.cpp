@@ -49,9 +49,14 @@ TEST(Plan, ForcedTacticNeedsAForcedKernelThatHasIt) {
   options.expert_kernel = ExpertKernel::kGroupedTile;
   EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 0);
   options.tactic = 4;
+  EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 4);
+  options.tactic = 5;
   expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
-               {"options.tactic = 4", "expert_kernel 'grouped-tile'", "0..3 for grouped-tile"});
+               {"options.tactic = 5", "expert_kernel 'grouped-tile'", "0..4 for grouped-tile"});
   options.expert_kernel = ExpertKernel::kWeightStreaming;
+  options.tactic = 4;
+  expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
+               {"options.tactic = 4", "expert_kernel 'weight-streaming'", "0..3 for weight-streaming"});
   options.tactic = 3;
   EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 3);
 }

@@ -1,5 +1,5 @@
 // The sm90 expert-kernel heuristic (ExpertKernel::kAuto, forced kernels and tactics): host logic,
-// checked without a GPU. The thresholds come from the H100 sweeps in docs/PERF.md.
+// checked without a GPU. The thresholds come from the H100 and H200 sweeps in docs/PERF.md.
 #include <gtest/gtest.h>
 
 #include "gemm/sm90/bf16_experts.h"
@@ -45,10 +45,12 @@ TEST(ExpertsPath, AutoPicksTheGroupedTileByRowsPerExpert) {
     int64_t rows;
     int32_t experts;
     GroupedTile tile;
-  } cases[] = {{8192, 256, GroupedTile::k64x128},     // 32 rows per expert
-               {2048, 32, GroupedTile::k128x128},     // 64
-               {32768, 256, GroupedTile::k128x256},   // 128
-               {131072, 256, GroupedTile::k128x256}}; // 512
+  } cases[] = {{8192, 256, GroupedTile::k64x256},     // 32 rows per expert
+               {2048, 32, GroupedTile::k64x256},      // 64
+               {32768, 256, GroupedTile::k64x256},    // 128
+               {8192, 32, GroupedTile::k64x256},      // 256
+               {131072, 256, GroupedTile::k128x256},  // 512
+               {131072, 128, GroupedTile::k128x256}}; // 1024
   for (const auto& c : cases) {
     const ExpertsPath path = choose_experts_path(contiguous(c.rows, c.experts), ExpertKernel::kAuto, -1, false);
     EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile) << c.rows << " rows";
@@ -75,9 +77,13 @@ TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   const ExpertRows rows = contiguous(8, 256);
   ExpertsPath path = choose_experts_path(rows, ExpertKernel::kGroupedTile, -1, false);
   EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile);
+  EXPECT_EQ(path.grouped_tile, GroupedTile::k64x256);
+  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 0, false);
   EXPECT_EQ(path.grouped_tile, GroupedTile::k64x128);
   path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false);
   EXPECT_EQ(path.grouped_tile, GroupedTile::k128x256);
+  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 4, false);
+  EXPECT_EQ(path.grouped_tile, GroupedTile::k64x256);
   path = choose_experts_path(contiguous(131072, 256), ExpertKernel::kWeightStreaming, 1, false);
   EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
   EXPECT_EQ(path.token_tile, 16);
