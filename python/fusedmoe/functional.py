@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional, Tuple
 
 from . import _C
-from ._arrays import ceil_div, dtype_of, empty, shape_of, stream_of, to_c
+from ._arrays import ceil_div, dtype_of, empty, is_cuda, shape_of, stream_of, to_c
 from ._arrays import workspace as alloc_workspace
 from ._C import ActivationQuant, DType, ExpertInputLayout, MoeConfig, MoePlan
 from .plan import backend_for
@@ -188,9 +188,16 @@ def prepare_weights(moe: MoeConfig, weights: ExpertWeights, *, backend: Any = No
     at a time with bounded scratch, and sets weights.layout. The CPU reference reads checkpoint
     layout, so there it only validates. Returns `weights`."""
     backend = backend if backend is not None else backend_for(weights.w13)
-    if scratch is None:
+    own_scratch = scratch is None
+    if own_scratch:
         scratch = alloc_workspace(weights.w13, _C.prepare_scratch_bytes(moe, backend))
     weights.layout = _C.prepare_weights(moe=moe, backend=backend,
                                         weights=weights.for_extension(to_c), scratch=to_c(scratch),
                                         stream=stream_of(weights.w13, stream))
+    if own_scratch and stream is not None and is_cuda(weights.w13):
+        # The scratch came from torch's allocator on its current stream; the reorder ran on
+        # another one, so the memory must not be handed out again before that stream is done.
+        import torch
+
+        torch.cuda.ExternalStream(int(stream), device=weights.w13.device).synchronize()
     return weights

@@ -1,5 +1,6 @@
 // prepare_weights validation: a checkpoint-layout weight set on the backend's device, and enough
 // scratch for the CUDA conversion.
+#include <cstdint>
 #include <string>
 
 #include "core/check.h"
@@ -11,6 +12,8 @@ namespace fusedmoe::detail {
 
 namespace {
 
+constexpr size_t kScratchAlignment = 16;  // the reorder's 16-byte row copies
+
 void check_scratch(const MoeConfig& moe, const Workspace& scratch) {
   const size_t required = cuda::prepare_scratch_bytes(moe);
   if (scratch.bytes < required) {
@@ -20,6 +23,12 @@ void check_scratch(const MoeConfig& moe, const Workspace& scratch) {
   if (scratch.bytes > 0 && scratch.data == nullptr) {
     throw_invalid("scratch.data", "a device pointer to " + std::to_string(scratch.bytes) + " bytes",
                   "nullptr");
+  }
+  if (reinterpret_cast<uintptr_t>(scratch.data) % kScratchAlignment != 0) {
+    throw_invalid(
+        "scratch.data", "a pointer aligned to " + std::to_string(kScratchAlignment) + " bytes",
+        "address with offset " +
+            std::to_string(reinterpret_cast<uintptr_t>(scratch.data) % kScratchAlignment));
   }
 }
 

@@ -246,7 +246,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // of the 32/64-column streaming tiles nor the 128-column grouped tiles).
                       LayerCase{"qwen3-30b-a3b", 1, 16, 19, 2880, 232},
                       LayerCase{"qwen3-30b-a3b", 1, 16, 64, 2880, 192},
-                      LayerCase{"nemotron-3-nano", 1, 16, 9, 2880, 232}),
+                      LayerCase{"nemotron-3-nano", 1, 16, 9, 2880, 232},
+                      // Non-gated with K >= 3072: ReLU² in the 64x256 tile's epilogue.
+                      LayerCase{"nemotron-3-nano", 1, 16, 64, 3072, 256}),
                       ::testing::Values(ExpertKernel::kWeightStreaming, ExpertKernel::kGroupedTile)),
     [](const ::testing::TestParamInfo<std::tuple<LayerCase, ExpertKernel>>& info) {
       std::string name = case_name(std::get<0>(info.param)) + "_" + kernel_label(std::get<1>(info.param));
@@ -415,7 +417,8 @@ TEST_P(Bf16ExpertsGpuKernels, MaskedLayoutWithRowWeightsMatchesReference) {
   options.expert_kernel = GetParam();
   const MoePlan plan = make_plan(moe, layer.spec().routing, options);
   ExpertWeights weights = tensors.upload(layer.weights());
-  prepare_weights(moe, Backend::kCudaSm90, weights, Workspace{}, nullptr);
+  const size_t scratch = prepare_scratch_bytes(moe, Backend::kCudaSm90);
+  prepare_weights(moe, Backend::kCudaSm90, weights, Workspace{tensors.scratch(scratch), scratch}, nullptr);
   ExpertsInputs inputs;
   inputs.layout = ExpertInputLayout::kMasked;
   inputs.hidden_states = tensors.upload(host_x);
@@ -595,7 +598,9 @@ TEST_P(Bf16ExpertsGpuKernels, ModularBehindSimulatedAllToAllEqualsFused) {
     options.expert_kernel = GetParam();
     const MoePlan plan = make_plan(shard.moe(), shard.spec().routing, options);
     ExpertWeights weights = tensors.upload(shard.weights());
-    prepare_weights(shard.moe(), Backend::kCudaSm90, weights, Workspace{}, nullptr);
+    const size_t scratch = prepare_scratch_bytes(shard.moe(), Backend::kCudaSm90);
+    prepare_weights(shard.moe(), Backend::kCudaSm90, weights, Workspace{tensors.scratch(scratch), scratch},
+                    nullptr);
     const Workspace workspace{tensors.scratch(plan.workspace_bytes), plan.workspace_bytes};
     const int64_t local = shard.moe().local_experts();
     const int64_t rows = tokens * top_k;  // row_alignment 1: at most every slot

@@ -10,6 +10,7 @@
 #include "gemm/sm90/grouped_gemm_bf16.h"
 #include "gemm/sm90/scale_rows.h"
 #include "gemm/sm90/streaming_experts.h"
+#include "prepare/bf16_w13_rows.h"
 
 namespace fusedmoe::sm90 {
 namespace {
@@ -76,7 +77,7 @@ void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf1
   gemm1.out = activation_out;
   gemm1.out_columns = moe.intermediate_size;
   gemm1.activation = moe.activation;
-  gemm1.layout = moe.gate_up_layout;
+  gemm1.layout = prepared_gate_up_rows(moe);
   gemm1.alpha = moe.activation_params.alpha;
   gemm1.beta = moe.activation_params.beta;
   gemm1.clamp_limit = moe.activation_params.clamp_limit;
@@ -99,6 +100,24 @@ void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf1
   gemm2.row_weights_bf16 = call.row_weights_bf16;
   gemm2.row_to_slot = call.row_to_slot;
   launch_streaming_gemm2(gemm2, token_tile, stream);
+}
+
+// The between-GEMMs activation of the grouped path when its GEMM1 epilogue cannot apply it.
+void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const void* gemm1_out,
+                           void* activation_out, Stream stream) {
+  ExpertActivationParams activation;
+  activation.rows = rows;
+  activation.h = gemm1_out;
+  activation.h_row_stride = gemm1_columns(moe);
+  activation.a = activation_out;
+  activation.intermediate_size = moe.intermediate_size;
+  activation.gated = activation_is_gated(moe.activation);
+  activation.layout = prepared_gate_up_rows(moe);
+  activation.activation = moe.activation;
+  activation.alpha = moe.activation_params.alpha;
+  activation.beta = moe.activation_params.beta;
+  activation.clamp_limit = moe.activation_params.clamp_limit;
+  launch_expert_activation(activation, stream);
 }
 
 }  // namespace
@@ -202,22 +221,24 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
     return;
   }
 
-  grouped_gemm_bf16(grouped_problem(call.rows, path.grouped_tile, n1, hidden, call.x, weights.w13.data, gemm1_out),
-                    gemm_workspace, gemm_workspace_bytes, stream);
+  const bool gated = activation_is_gated(moe.activation);
+  if (grouped_tile_fuses_activation(path.grouped_tile, hidden, gated, bf16_w13_blocked(moe))) {
+    // GEMM1 writes the activation from its epilogue: no [rows, 2I] round trip.
+    GroupedGemmProblem gemm1 =
+        grouped_problem(call.rows, path.grouped_tile, n1, hidden, call.x, weights.w13.data, activation_out);
+    gemm1.d_columns = inter;
+    gemm1.output = GroupedOutput::kActivation;
+    gemm1.activation = moe.activation;
+    gemm1.alpha = moe.activation_params.alpha;
+    gemm1.beta = moe.activation_params.beta;
+    gemm1.clamp_limit = moe.activation_params.clamp_limit;
+    grouped_gemm_bf16(gemm1, gemm_workspace, gemm_workspace_bytes, stream);
+  } else {
+    grouped_gemm_bf16(grouped_problem(call.rows, path.grouped_tile, n1, hidden, call.x, weights.w13.data, gemm1_out),
+                      gemm_workspace, gemm_workspace_bytes, stream);
+    run_activation_kernel(moe, call.rows, gemm1_out, activation_out, stream);
+  }
 
-  ExpertActivationParams activation;
-  activation.rows = call.rows;
-  activation.h = gemm1_out;
-  activation.h_row_stride = n1;
-  activation.a = activation_out;
-  activation.intermediate_size = inter;
-  activation.gated = activation_is_gated(moe.activation);
-  activation.layout = moe.gate_up_layout;
-  activation.activation = moe.activation;
-  activation.alpha = moe.activation_params.alpha;
-  activation.beta = moe.activation_params.beta;
-  activation.clamp_limit = moe.activation_params.clamp_limit;
-  launch_expert_activation(activation, stream);
 
   grouped_gemm_bf16(grouped_problem(call.rows, path.grouped_tile, hidden, inter, activation_out, weights.w2.data, call.out),
                     gemm_workspace, gemm_workspace_bytes, stream);

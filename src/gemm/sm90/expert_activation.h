@@ -5,6 +5,7 @@
 
 #include "fusedmoe/config.h"
 #include "gemm/sm90/expert_rows.h"
+#include "prepare/bf16_w13_rows.h"
 
 namespace fusedmoe::sm90 {
 
@@ -15,7 +16,7 @@ struct ExpertActivationParams {
   void* a = nullptr;        // bf16 [rows, I]
   int64_t intermediate_size = 0;
   bool gated = true;
-  GateUpLayout layout = GateUpLayout::kGateThenUp;
+  GateUpRows layout = GateUpRows::kGateThenUp;  // where gate(f) / up(f) are among h's columns
   Activation activation = Activation::kSwiGLU;
   float alpha = 1.702f;
   float beta = 1.0f;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "fusedmoe/error.h"
 #include "gemm/sm90/grouped_gemm_bf16_tiles.h"
 
 namespace fusedmoe::sm90 {
@@ -25,11 +26,31 @@ size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {
                    grouped_gemm_bf16_128x128_workspace_bytes(num_groups),
                    grouped_gemm_bf16_256x128_workspace_bytes(num_groups),
                    grouped_gemm_bf16_128x256_workspace_bytes(num_groups),
-                   grouped_gemm_bf16_64x256_workspace_bytes(num_groups)});
+                   grouped_gemm_bf16_64x256_workspace_bytes(num_groups),
+                   grouped_gemm_bf16_64x256_activation_workspace_bytes(num_groups)});
+}
+
+// Same-run A/B on an H200 (docs/PERF.md) of the activation epilogue against the product stored
+// through CUTLASS's TMA epilogue plus the activation kernel: on the 64x256 pingpong tile with
+// K = 3072-7168 (DeepSeek-V3, its TP8 shard, MiniMax-M2, Mixtral at M = 1024-4096) 0.6-2.3 %
+// faster; with K = 2048 (Qwen3-30B-A3B) 4-5 % slower, and on the cooperative 128x256 tile (M =
+// 16384) 1.4-5.5 % slower: its direct 4-byte stores fill half sectors and, without a second
+// warpgroup's mainloop to hide them behind, cost more than the round trip they save.
+constexpr int64_t kActivationEpilogueMinK = 3072;
+
+bool grouped_tile_fuses_activation(GroupedTile tile, int64_t k, bool gated, bool blocked_w13) {
+  return tile == GroupedTile::k64x256 && k >= kActivationEpilogueMinK && (!gated || blocked_w13);
 }
 
 void grouped_gemm_bf16(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
                        Stream stream) {
+  if (problem.output == GroupedOutput::kActivation) {
+    if (problem.tile == GroupedTile::k64x256) {
+      return grouped_gemm_bf16_64x256_activation(problem, workspace, workspace_bytes, stream);
+    }
+    throw Error(ErrorKind::kInternal, "fusedmoe: the activation epilogue runs on the 64x256 grouped "
+                                      "tile only (ask grouped_tile_fuses_activation first)");
+  }
   switch (problem.tile) {
     case GroupedTile::k64x128: return grouped_gemm_bf16_64x128(problem, workspace, workspace_bytes, stream);
     case GroupedTile::k128x128: return grouped_gemm_bf16_128x128(problem, workspace, workspace_bytes, stream);

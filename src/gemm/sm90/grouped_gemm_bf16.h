@@ -27,15 +27,32 @@ constexpr int32_t kGroupedTileCount = 5;
 // The tile for a mean number of rows per expert.
 GroupedTile grouped_tile_for_rows(double mean_rows_per_expert);
 
+// What the epilogue writes: the product, or GEMM1's activation of it.
+enum class GroupedOutput : int32_t {
+  kStore = 0,       // D = A · Bᵀ, [rows, n]
+  kActivation = 1,  // D = act(A · Bᵀ), [rows, I]: the 64x256 tile; gated needs kBlocked w13
+};
+
 struct GroupedGemmProblem {
   ExpertRows rows;           // one group per local expert (rows.num_experts groups)
-  int64_t n = 0;             // output columns (weight rows)
+  int64_t n = 0;             // product columns (weight rows)
   int64_t k = 0;             // reduction length (weight row length)
   const void* a = nullptr;  // bf16 rows, row stride k
   const void* b = nullptr;  // bf16 [rows.num_experts, n, k]
-  void* d = nullptr;        // bf16 rows, row stride n
+  void* d = nullptr;        // bf16 rows, row stride d_columns
+  int64_t d_columns = 0;    // n for kStore, I (n / 2 when gated) for kActivation
   GroupedTile tile = GroupedTile::k256x128;
+  GroupedOutput output = GroupedOutput::kStore;
+  Activation activation = Activation::kSwiGLU;  // kActivation only, with its parameters
+  float alpha = 1.702f;
+  float beta = 1.0f;
+  float clamp_limit = 0.0f;
 };
+
+// Whether GEMM1 (reduction length k) writes its activation from the tile's epilogue: on the 64x256
+// pingpong tile, where it measured faster (k >= 3072), for a non-gated activation or a gated one
+// whose w13 is in the prepared kBlocked order (gate and up 128 columns apart in every tile).
+bool grouped_tile_fuses_activation(GroupedTile tile, int64_t k, bool gated, bool blocked_w13);
 
 // Device scratch the grouped GEMM needs for `num_groups` groups (argument arrays + CUTLASS's own),
 // enough for every tile.

@@ -4,7 +4,9 @@
 //
 // Layout assumptions: A is row-major [rows, k] (K contiguous), B is [n, k] row-major per expert
 // (column-major K×N for CUTLASS: the checkpoint layout needs no transposition), D is row-major
-// [rows, n]. k and n are multiples of 8 (16-byte TMA rows); validation guarantees it.
+// [rows, d_columns]. k and n are multiples of 8 (16-byte TMA rows); validation guarantees it.
+// The epilogue either stores the product through CUTLASS's TMA epilogue (GroupedOutput::kStore)
+// or applies GEMM1's activation from registers (kActivation, grouped_activation_epilogue.cuh).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -26,6 +28,7 @@
 #include "cutlass/gemm/group_array_problem_shape.hpp"
 #include "cutlass/gemm/kernel/gemm_universal.hpp"
 #include "cutlass/util/packed_stride.hpp"
+#include "gemm/sm90/grouped_activation_epilogue.cuh"
 #include "gemm/sm90/grouped_gemm_bf16.h"
 
 namespace fusedmoe::sm90::grouped_detail {
@@ -46,14 +49,16 @@ __global__ void fill_group_arrays(Arrays arrays, GroupedGemmProblem problem, Str
   arrays.shapes[group] = UnderlyingShape(rows, static_cast<int>(problem.n), static_cast<int>(problem.k));
   arrays.a[group] = static_cast<const ElementAB*>(problem.a) + first_row * problem.k;
   arrays.b[group] = static_cast<const ElementAB*>(problem.b) + static_cast<int64_t>(group) * problem.n * problem.k;
-  arrays.d[group] = static_cast<ElementD*>(problem.d) + first_row * problem.n;
+  const int64_t d_columns = problem.d_columns > 0 ? problem.d_columns : problem.n;
+  arrays.d[group] = static_cast<ElementD*>(problem.d) + first_row * d_columns;
   arrays.stride_a[group] = stride_a;
   arrays.stride_b[group] = stride_b;
   arrays.stride_d[group] = stride_d;
 }
 
-// A CUTLASS grouped GEMM for one tile configuration.
-template <class TileShape, class KernelSchedule, class EpilogueSchedule>
+// A CUTLASS grouped GEMM for one tile configuration and epilogue.
+template <class TileShape, class KernelSchedule, class EpilogueSchedule,
+          GroupedOutput kOutput = GroupedOutput::kStore>
 struct GroupedGemm {
 using ProblemShape = cutlass::gemm::GroupProblemShape<Shape<int, int, int>>;
 using ElementAB = cutlass::bfloat16_t;
@@ -64,11 +69,13 @@ using LayoutB = cutlass::layout::ColumnMajor;
 using LayoutD = cutlass::layout::RowMajor;
 static constexpr int kAlignment = 8;  // 16 bytes of bf16
 using ClusterShape = Shape<_1, _1, _1>;
-using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+using StoreEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
     cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
     cutlass::epilogue::collective::EpilogueTileAuto, ElementAccumulator, ElementAccumulator,
     void, LayoutD*, kAlignment, ElementD, LayoutD*, kAlignment, EpilogueSchedule,
     cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator>>::CollectiveOp;
+using CollectiveEpilogue =
+    cute::conditional_t<kOutput == GroupedOutput::kStore, StoreEpilogue, ActivationEpilogue>;
 
 using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
     cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignment,
@@ -149,17 +156,31 @@ static cutlass::KernelHardwareInfo hardware_info() {
   return cached[device];
 }
 
-static typename Gemm::Arguments make_arguments(const GroupArrays& arrays, int32_t num_groups,
-                                        const cutlass::KernelHardwareInfo& hw_info) {
-  typename Gemm::Arguments arguments{
-      cutlass::gemm::GemmUniversalMode::kGrouped,
-      {num_groups, arrays.shapes, nullptr},
-      {arrays.a, arrays.stride_a, arrays.b, arrays.stride_b},
-      {{}, nullptr, nullptr, arrays.d, arrays.stride_d},
-      hw_info};
-  arguments.epilogue.thread.alpha = 1.0f;
-  arguments.epilogue.thread.beta = 0.0f;
+static typename CollectiveEpilogue::Arguments epilogue_arguments(const GroupArrays& arrays,
+                                                                  const GroupedGemmProblem& problem) {
+  typename CollectiveEpilogue::Arguments arguments{};
+  if constexpr (kOutput == GroupedOutput::kStore) {
+    arguments.ptr_D = arrays.d;
+    arguments.dD = arrays.stride_d;
+    arguments.thread.alpha = 1.0f;
+    arguments.thread.beta = 0.0f;
+  } else {
+    arguments.ptr_d = arrays.d;
+    arguments.d_row_stride = problem.d_columns;
+    arguments.form = activation_is_gated(problem.activation) ? ActivationForm::kGatedBlocked
+                                                             : ActivationForm::kSingle;
+    arguments.math = ActivationMath{problem.activation, problem.alpha, problem.beta, problem.clamp_limit};
+  }
   return arguments;
+}
+
+static typename Gemm::Arguments make_arguments(const GroupArrays& arrays, const GroupedGemmProblem& problem,
+                                               const cutlass::KernelHardwareInfo& hw_info) {
+  return typename Gemm::Arguments{cutlass::gemm::GemmUniversalMode::kGrouped,
+                                  {problem.rows.num_experts, arrays.shapes, nullptr},
+                                  {arrays.a, arrays.stride_a, arrays.b, arrays.stride_b},
+                                  epilogue_arguments(arrays, problem),
+                                  hw_info};
 }
 
 // Workspace is sized at plan time, possibly on a machine without a GPU, so it is sized for the
@@ -169,11 +190,13 @@ static constexpr int kMaxMultiprocessors = 256;
 
 static size_t cutlass_workspace_bytes(int32_t num_groups) {
   GroupArrays placeholder{};
+  GroupedGemmProblem problem;
+  problem.rows.num_experts = num_groups;
   cutlass::KernelHardwareInfo bound;
   bound.device_id = 0;
   bound.sm_count = kMaxMultiprocessors;
   bound.max_active_clusters = kMaxMultiprocessors;
-  return Gemm::get_workspace_size(make_arguments(placeholder, num_groups, bound));
+  return Gemm::get_workspace_size(make_arguments(placeholder, problem, bound));
 }
 
 static size_t required_workspace_bytes(int32_t num_groups) {
@@ -194,7 +217,8 @@ static void run(const GroupedGemmProblem& problem, void* workspace, size_t works
 
   const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, {1, static_cast<int>(problem.k), 1});
   const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, {static_cast<int>(problem.n), static_cast<int>(problem.k), 1});
-  const StrideD stride_d = cutlass::make_cute_packed_stride(StrideD{}, {1, static_cast<int>(problem.n), 1});
+  const int64_t d_columns = problem.d_columns > 0 ? problem.d_columns : problem.n;
+  const StrideD stride_d = cutlass::make_cute_packed_stride(StrideD{}, {1, static_cast<int>(d_columns), 1});
 
   constexpr int kThreads = 128;
   const int blocks = (problem.rows.num_experts + kThreads - 1) / kThreads;
@@ -208,7 +232,7 @@ static void run(const GroupedGemmProblem& problem, void* workspace, size_t works
                               std::to_string(kMaxMultiprocessors) + ")");
   }
   Gemm gemm;
-  const auto arguments = make_arguments(arrays, problem.rows.num_experts, hw_info);
+  const auto arguments = make_arguments(arrays, problem, hw_info);
   cutlass::Status status = gemm.can_implement(arguments);
   if (status != cutlass::Status::kSuccess) {
     detail::throw_unsupported(std::string("grouped bf16 GEMM cannot run n=") + std::to_string(problem.n) +

@@ -26,4 +26,9 @@ size_t grouped_gemm_bf16_64x256_workspace_bytes(int32_t num_groups);
 void grouped_gemm_bf16_64x256(const GroupedGemmProblem& problem, void* workspace, size_t workspace_bytes,
                               Stream stream);
 
+// GEMM1 with the activation in the epilogue (GroupedOutput::kActivation).
+size_t grouped_gemm_bf16_64x256_activation_workspace_bytes(int32_t num_groups);
+void grouped_gemm_bf16_64x256_activation(const GroupedGemmProblem& problem, void* workspace,
+                                         size_t workspace_bytes, Stream stream);
+
 }  // namespace fusedmoe::sm90

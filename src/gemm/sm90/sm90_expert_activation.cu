@@ -1,10 +1,14 @@
 // The activation between the two expert GEMMs:
 //   gated:     a[r, j] = act(gate[r, j], up[r, j])   h: [rows, 2I] bf16  ->  a: [rows, I] bf16
 //   non-gated: a[r, j] = act(h[r, j])                h: [rows, I]  bf16  ->  a: [rows, I] bf16
-// gate/up columns follow the weight's GateUpLayout (gate-then-up halves, up-then-gate halves, or
-// gpt-oss interleaved pairs). Math in fp32; one rounding to bf16 at the end (docs/NUMERICS.md).
+// gate/up columns follow w13's row order (GateUpRows): gate-then-up halves, up-then-gate halves,
+// gpt-oss interleaved pairs, or the prepared blocked order (gate of feature c at column
+// (c / 128) * 256 + c % 128, its up 128 columns later). Math in fp32; one rounding to bf16 at the
+// end (docs/NUMERICS.md).
 //
-// Layout: one block per row, threads walk the row in 8-column (16-byte) chunks; I % 8 == 0.
+// Layout: one block per row, threads walk the row in 8-column (16-byte) chunks; I % 8 == 0. A
+// chunk's 8 features are 8 consecutive gate columns and 8 consecutive up columns in every order
+// but interleaved (an aligned chunk never crosses a 128-feature block), so each is one 16-byte load.
 #include <cuda_bf16.h>
 
 #include "core/cuda_launch.h"
@@ -44,18 +48,16 @@ __global__ void __launch_bounds__(kThreads)
       load_chunk(h + column, x);
 #pragma unroll
       for (int i = 0; i < kChunk; ++i) result[i] = math.single(x[i]);
-    } else if (params.layout == GateUpLayout::kInterleaved) {
+    } else if (params.layout == GateUpRows::kInterleaved) {
       float pairs[2 * kChunk];
       load_chunk(h + 2 * column, pairs);
       load_chunk(h + 2 * column + kChunk, pairs + kChunk);
 #pragma unroll
       for (int i = 0; i < kChunk; ++i) result[i] = math.gated(pairs[2 * i], pairs[2 * i + 1]);
     } else {
-      const int64_t gate_start = params.layout == GateUpLayout::kGateThenUp ? 0 : inter;
-      const int64_t up_start = params.layout == GateUpLayout::kGateThenUp ? inter : 0;
       float gate[kChunk], up[kChunk];
-      load_chunk(h + gate_start + column, gate);
-      load_chunk(h + up_start + column, up);
+      load_chunk(h + gate_row(params.layout, inter, column), gate);
+      load_chunk(h + up_row(params.layout, inter, column), up);
 #pragma unroll
       for (int i = 0; i < kChunk; ++i) result[i] = math.gated(gate[i], up[i]);
     }

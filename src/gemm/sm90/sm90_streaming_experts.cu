@@ -176,7 +176,8 @@ __device__ bool find_active_expert(const ExpertRows& rows, int rank, ExpertSlice
 
 // Weight row (within the expert's matrix) held in CTA row `row` (0 .. rows-1) of a CTA whose
 // output columns start at column_base; -1 past the matrix. Gated: every 16 rows are 8 gate rows
-// then the up rows of the same 8 features.
+// then the up rows of the same 8 features, found through params.layout (a checkpoint order, or
+// the blocked order prepare_weights makes; the bias is indexed by the same row, in the same order).
 template <Epilogue kEpilogue>
 __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params, int64_t column_base,
                                               int row) {
@@ -185,11 +186,8 @@ __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params,
     const int64_t feature = column_base + (row >> 4) * 8 + (within_group & 7);
     if (feature >= params.out_columns) return -1;
     const bool up = within_group >= 8;
-    switch (params.layout) {
-      case GateUpLayout::kInterleaved: return 2 * feature + (up ? 1 : 0);
-      case GateUpLayout::kUpThenGate: return up ? feature : params.out_columns + feature;
-      default: return up ? params.out_columns + feature : feature;
-    }
+    return up ? up_row(params.layout, params.out_columns, feature)
+              : gate_row(params.layout, params.out_columns, feature);
   } else {
     const int64_t weight = column_base + row;
     return weight < params.w_rows ? weight : -1;

@@ -18,6 +18,7 @@
 
 #include "fusedmoe/config.h"
 #include "gemm/sm90/expert_rows.h"
+#include "prepare/bf16_w13_rows.h"
 
 namespace fusedmoe::sm90 {
 
@@ -47,7 +48,7 @@ struct StreamingGemmParams {
 
   // GEMM1 only.
   Activation activation = Activation::kSwiGLU;
-  GateUpLayout layout = GateUpLayout::kGateThenUp;
+  GateUpRows layout = GateUpRows::kGateThenUp;  // where gate(f) / up(f) are in w13 (and the bias)
   float alpha = 1.702f, beta = 1.0f, clamp_limit = 0.0f;
 
   // GEMM2 only: optional router weight per row (fp32 or bf16), indexed by row or row_to_slot.

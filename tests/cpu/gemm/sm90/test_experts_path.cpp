@@ -89,5 +89,21 @@ TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   EXPECT_EQ(path.token_tile, 16);
 }
 
+TEST(GroupedTile, ActivationRunsInTheEpilogueOfThe64x256TileWhenGateAndUpShareIt) {
+  const int64_t long_k = 7168;  // DeepSeek-V3's hidden size
+  EXPECT_TRUE(grouped_tile_fuses_activation(GroupedTile::k64x256, long_k, /*gated=*/true, /*blocked_w13=*/true));
+  EXPECT_TRUE(grouped_tile_fuses_activation(GroupedTile::k64x256, long_k, /*gated=*/false, /*blocked_w13=*/false));
+  EXPECT_TRUE(grouped_tile_fuses_activation(GroupedTile::k64x256, 3072, /*gated=*/true, /*blocked_w13=*/true));
+  // Checkpoint order (I not a multiple of 128): gate and up are not 128 columns apart.
+  EXPECT_FALSE(grouped_tile_fuses_activation(GroupedTile::k64x256, long_k, /*gated=*/true, /*blocked_w13=*/false));
+  // Measured slower: a short reduction (Qwen3-30B-A3B, K = 2048) and the cooperative tiles.
+  EXPECT_FALSE(grouped_tile_fuses_activation(GroupedTile::k64x256, 2048, /*gated=*/true, /*blocked_w13=*/true));
+  for (const GroupedTile tile :
+       {GroupedTile::k64x128, GroupedTile::k128x128, GroupedTile::k256x128, GroupedTile::k128x256}) {
+    EXPECT_FALSE(grouped_tile_fuses_activation(tile, long_k, /*gated=*/true, /*blocked_w13=*/true));
+    EXPECT_FALSE(grouped_tile_fuses_activation(tile, long_k, /*gated=*/false, /*blocked_w13=*/false));
+  }
+}
+
 }  // namespace
 }  // namespace fusedmoe::sm90
