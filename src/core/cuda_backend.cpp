@@ -4,7 +4,7 @@
 // checkpoint's GateUpLayout into the blocked order of prepare/bf16_w13_rows.h: block b holds the
 // gate rows of features [128b, 128b + 128) then the up rows of the same features. The grouped
 // GEMM's 256-column GEMM1 tile then holds gate and up of the same 128 features, so the activation
-// runs in its epilogue; the weight-streaming kernel and the activation kernel read any order
+// can run in its epilogue (the 64x256 tile, where that measured faster); the weight-streaming kernel and the activation kernel read any order
 // through GateUpRows. The reorder goes one expert at a time through scratch of one expert's w13
 // (2I * H * 2 bytes): for DeepSeek-V3 (I = 2048, H = 7168) 2 * 2048 * 7168 * 2 = 58.7 MB of peak
 // extra memory, however many experts.
@@ -22,15 +22,6 @@
 namespace fusedmoe::cuda {
 
 namespace {
-
-// The checkpoint's row order as the reorder reads it.
-sm90::GateUpRows checkpoint_rows(GateUpLayout layout) {
-  switch (layout) {
-    case GateUpLayout::kUpThenGate: return sm90::GateUpRows::kUpThenGate;
-    case GateUpLayout::kInterleaved: return sm90::GateUpRows::kInterleaved;
-    default: return sm90::GateUpRows::kGateThenUp;
-  }
-}
 
 bool reorders_w13(const MoeConfig& moe) {
   return moe.weight_format == WeightFormat::kBF16 && sm90::bf16_w13_blocked(moe);
@@ -50,7 +41,7 @@ void prepare_weights(const MoeConfig& moe, ExpertWeights& weights, Workspace scr
     reorder.hidden_size = moe.hidden_size;
     reorder.bias = weights.w13_bias.data;
     reorder.bias_bf16 = weights.w13_bias.dtype == DType::kBFloat16;
-    reorder.from = checkpoint_rows(moe.gate_up_layout);
+    reorder.from = sm90::checkpoint_gate_up_rows(moe.gate_up_layout);
     reorder.to = sm90::prepared_gate_up_rows(moe);
     reorder.scratch = scratch.data;
     reorder.scratch_bytes = scratch.bytes;

@@ -5,9 +5,10 @@
 // blocks of 2 * kGateUpBlock rows: block b holds the gate rows of features
 // [b * kGateUpBlock, (b + 1) * kGateUpBlock) followed by the up rows of the same features. A
 // 256-column GEMM1 tile then computes gate and up of the same 128 features, and every accumulator
-// thread holds a gate value and its up value 128 columns apart: the activation runs in the
-// grouped GEMM's epilogue with no GEMM1-output round trip. Other sizes (I = 232, 192, 2880) keep
-// the checkpoint order (the grouped path then runs the activation as a separate kernel).
+// thread holds a gate value and its up value 128 columns apart: the activation can run in the
+// grouped GEMM's epilogue with no GEMM1-output round trip (grouped_tile_fuses_activation says
+// where it does). Other sizes (I = 232, 192, 2880) keep the checkpoint order (the grouped path
+// then runs the activation as a separate kernel).
 // w13_bias [E_l, 2I] follows the same row order as w13.
 #pragma once
 
@@ -38,14 +39,18 @@ inline bool bf16_w13_blocked(const MoeConfig& moe) {
   return activation_is_gated(moe.activation) && moe.intermediate_size % kGateUpBlock == 0;
 }
 
-// The row order the kernels read for prepared weights of this configuration.
-inline GateUpRows prepared_gate_up_rows(const MoeConfig& moe) {
-  if (bf16_w13_blocked(moe)) return GateUpRows::kBlocked;
-  switch (moe.gate_up_layout) {
+// The row order of a checkpoint's w13.
+inline GateUpRows checkpoint_gate_up_rows(GateUpLayout layout) {
+  switch (layout) {
     case GateUpLayout::kUpThenGate: return GateUpRows::kUpThenGate;
     case GateUpLayout::kInterleaved: return GateUpRows::kInterleaved;
     default: return GateUpRows::kGateThenUp;
   }
+}
+
+// The row order the kernels read for prepared weights of this configuration.
+inline GateUpRows prepared_gate_up_rows(const MoeConfig& moe) {
+  return bf16_w13_blocked(moe) ? GateUpRows::kBlocked : checkpoint_gate_up_rows(moe.gate_up_layout);
 }
 
 FUSEDMOE_HOST_DEVICE inline int64_t gate_row(GateUpRows rows, int64_t intermediate_size,
