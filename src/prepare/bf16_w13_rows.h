@@ -14,13 +14,8 @@
 
 #include <cstdint>
 
+#include "core/host_device.h"
 #include "fusedmoe/config.h"
-
-#if defined(__CUDACC__)
-#define FUSEDMOE_HOST_DEVICE __host__ __device__
-#else
-#define FUSEDMOE_HOST_DEVICE
-#endif
 
 namespace fusedmoe::sm90 {
 
@@ -77,4 +72,3 @@ FUSEDMOE_HOST_DEVICE inline int64_t up_row(GateUpRows rows, int64_t intermediate
 
 }  // namespace fusedmoe::sm90
 
-#undef FUSEDMOE_HOST_DEVICE

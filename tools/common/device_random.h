@@ -14,13 +14,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/host_device.h"
 #include "fusedmoe/moe.h"
-
-#if defined(__CUDACC__)
-#define FUSEDMOE_HOST_DEVICE __host__ __device__
-#else
-#define FUSEDMOE_HOST_DEVICE
-#endif
 
 namespace fusedmoe::tools {
 
