@@ -4,8 +4,8 @@
 // checkpoint's GateUpLayout into the blocked order of prepare/bf16_w13_rows.h: block b holds the
 // gate rows of features [128b, 128b + 128) then the up rows of the same features. The grouped
 // GEMM's 256-column GEMM1 tile then holds gate and up of the same 128 features, so the activation
-// can run in its epilogue (the 64x256 tile, where that measured faster); the weight-streaming kernel and the activation kernel read any order
-// through GateUpRows. The reorder goes one expert at a time through scratch of one expert's w13
+// can run in its epilogue (the 64x256 tile, where that measured faster); the weight-streaming
+// kernel and the activation kernel read any order through GateUpRows. The reorder goes one expert at a time through scratch of one expert's w13
 // (2I * H * 2 bytes): for DeepSeek-V3 (I = 2048, H = 7168) 2 * 2048 * 7168 * 2 = 58.7 MB of peak
 // extra memory, however many experts.
 // Other BF16 configurations (non-gated, or I = 232, 192, 2880) keep the checkpoint order: w13

@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "core/validate.h"
 #include "core/validate_parts.h"
+#include "gemm/sm90/grouped_gemm_bf16.h"
 
 namespace fusedmoe::detail {
 
@@ -218,9 +219,9 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
                   "-1 = heuristic default");
   // A forced tactic that nothing would honour must not pass silently.
   if (options.tactic >= 0) {
-    const int32_t tactics = options.expert_kernel == ExpertKernel::kGroupedTile      ? 5
+    const int32_t tactics = options.expert_kernel == ExpertKernel::kGroupedTile       ? sm90::kGroupedTileCount
                             : options.expert_kernel == ExpertKernel::kWeightStreaming ? 4
-                                                                                     : 0;
+                                                                                      : 0;
     if (options.tactic >= tactics) {
       throw_unsupported(join(prefix, "tactic") + " = " + std::to_string(options.tactic) +
                         " with expert_kernel '" + expert_kernel_name(options.expert_kernel) +

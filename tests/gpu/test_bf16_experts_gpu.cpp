@@ -21,6 +21,7 @@
 #include "common/presets.h"
 #include "common/random_layer.h"
 #include "common/weight_formats.h"
+#include "gemm/sm90/grouped_gemm_bf16.h"
 #include "gpu_test_common.h"
 #include "support/gpu_skip.h"
 
@@ -496,7 +497,7 @@ TEST(Bf16ExpertsGpuTactics, EveryForcedTacticMatchesReference) {
     RandomLayer layer(bf16_spec(layer_case), layer_case.tokens, testing::case_seed(case_name(layer_case)));
     layer.generate_all_experts();
     for (const ExpertKernel kernel : {ExpertKernel::kGroupedTile, ExpertKernel::kWeightStreaming}) {
-      const int32_t tactics = kernel == ExpertKernel::kGroupedTile ? 5 : 4;
+      const int32_t tactics = kernel == ExpertKernel::kGroupedTile ? sm90::kGroupedTileCount : 4;
       for (int32_t tactic = 0; tactic < tactics; ++tactic) {
         GpuLayer gpu(layer, layer_case.tokens, kernel, tactic);
         const tools::RoutedIds decisions = gpu.route();

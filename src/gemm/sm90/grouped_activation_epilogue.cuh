@@ -17,7 +17,7 @@
 // row and feature: the activation pairs them in registers. Each thread stores two adjacent bf16
 // columns at a time (4 bytes), straight from registers; there is no shared-memory staging (CUTLASS's
 // NoSmem epilogue schedule), so the mainloop keeps every shared-memory stage.
-// Non-gated: any tile, N = I; values are independent.
+// Non-gated: N = I; values are independent. Only 256-column tiles instantiate it (static_assert).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -102,6 +102,9 @@ class ActivationEpilogueArray {
     constexpr int kTileN = size<1>(BlockShapeMNK{});
     constexpr int kValues = size(FrgLayout{});
     static_assert(kValues % 4 == 0, "accumulator values come in column pairs");
+    static_assert(kTileN == 2 * kGateUpBlock, "gate and up of 128 features per 256-column tile");
+    static_assert(size<1>(FrgLayout{}) == 1 && size<2>(FrgLayout{}) == 1,
+                  "one wgmma accumulator per thread: the up half is the second half of the values");
 
     const int rows = get<0>(problem_shape_mnkl);
     const int columns = get<1>(problem_shape_mnkl);
@@ -120,22 +123,17 @@ class ActivationEpilogueArray {
     const ActivationMath math = params_.math;
 
     if (params_.form == ActivationForm::kGatedBlocked) {
-      static_assert(kTileN != 2 * kGateUpBlock ||
-                        (size<1>(FrgLayout{}) == 1 && size<2>(FrgLayout{}) == 1),
-                    "one wgmma accumulator per thread: the up half is the second half of the values");
-      if constexpr (kTileN == 2 * kGateUpBlock) {
-        constexpr int kHalf = kValues / 2;
-        const int64_t feature_base = static_cast<int64_t>(n_tile) * kGateUpBlock;
-        CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < kHalf; i += 2) {
-          const int row = first_row + get<0>(coordinates(i));
-          if (row >= rows) continue;
-          const int64_t feature = feature_base + get<1>(coordinates(i));
-          const float first = math.gated(round_bf16(accumulators(i)), round_bf16(accumulators(i + kHalf)));
-          const float second =
-              math.gated(round_bf16(accumulators(i + 1)), round_bf16(accumulators(i + 1 + kHalf)));
-          store_pair(out + static_cast<int64_t>(row) * params_.d_row_stride + feature, first, second);
-        }
+      constexpr int kHalf = kValues / 2;
+      const int64_t feature_base = static_cast<int64_t>(n_tile) * kGateUpBlock;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < kHalf; i += 2) {
+        const int row = first_row + get<0>(coordinates(i));
+        if (row >= rows) continue;
+        const int64_t feature = feature_base + get<1>(coordinates(i));
+        const float first = math.gated(round_bf16(accumulators(i)), round_bf16(accumulators(i + kHalf)));
+        const float second =
+            math.gated(round_bf16(accumulators(i + 1)), round_bf16(accumulators(i + 1 + kHalf)));
+        store_pair(out + static_cast<int64_t>(row) * params_.d_row_stride + feature, first, second);
       }
     } else {
       const int64_t column_base = static_cast<int64_t>(n_tile) * kTileN;

@@ -40,7 +40,7 @@ struct GroupedGemmProblem {
   const void* a = nullptr;  // bf16 rows, row stride k
   const void* b = nullptr;  // bf16 [rows.num_experts, n, k]
   void* d = nullptr;        // bf16 rows, row stride d_columns
-  int64_t d_columns = 0;    // n for kStore, I (n / 2 when gated) for kActivation
+  int64_t d_columns = 0;    // 0: n (kStore); I (n / 2 when gated) for kActivation
   GroupedTile tile = GroupedTile::k256x128;
   GroupedOutput output = GroupedOutput::kStore;
   Activation activation = Activation::kSwiGLU;  // kActivation only, with its parameters
@@ -48,6 +48,13 @@ struct GroupedGemmProblem {
   float beta = 1.0f;
   float clamp_limit = 0.0f;
 };
+
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+inline int64_t d_row_stride(const GroupedGemmProblem& problem) {
+  return problem.d_columns > 0 ? problem.d_columns : problem.n;
+}
 
 // Whether GEMM1 (reduction length k) writes its activation from the tile's epilogue: on the 64x256
 // pingpong tile, where it measured faster (k >= 3072), for a non-gated activation or a gated one

@@ -49,8 +49,7 @@ __global__ void fill_group_arrays(Arrays arrays, GroupedGemmProblem problem, Str
   arrays.shapes[group] = UnderlyingShape(rows, static_cast<int>(problem.n), static_cast<int>(problem.k));
   arrays.a[group] = static_cast<const ElementAB*>(problem.a) + first_row * problem.k;
   arrays.b[group] = static_cast<const ElementAB*>(problem.b) + static_cast<int64_t>(group) * problem.n * problem.k;
-  const int64_t d_columns = problem.d_columns > 0 ? problem.d_columns : problem.n;
-  arrays.d[group] = static_cast<ElementD*>(problem.d) + first_row * d_columns;
+  arrays.d[group] = static_cast<ElementD*>(problem.d) + first_row * d_row_stride(problem);
   arrays.stride_a[group] = stride_a;
   arrays.stride_b[group] = stride_b;
   arrays.stride_d[group] = stride_d;
@@ -166,7 +165,7 @@ static typename CollectiveEpilogue::Arguments epilogue_arguments(const GroupArra
     arguments.thread.beta = 0.0f;
   } else {
     arguments.ptr_d = arrays.d;
-    arguments.d_row_stride = problem.d_columns;
+    arguments.d_row_stride = d_row_stride(problem);
     arguments.form = activation_is_gated(problem.activation) ? ActivationForm::kGatedBlocked
                                                              : ActivationForm::kSingle;
     arguments.math = ActivationMath{problem.activation, problem.alpha, problem.beta, problem.clamp_limit};
@@ -217,8 +216,8 @@ static void run(const GroupedGemmProblem& problem, void* workspace, size_t works
 
   const StrideA stride_a = cutlass::make_cute_packed_stride(StrideA{}, {1, static_cast<int>(problem.k), 1});
   const StrideB stride_b = cutlass::make_cute_packed_stride(StrideB{}, {static_cast<int>(problem.n), static_cast<int>(problem.k), 1});
-  const int64_t d_columns = problem.d_columns > 0 ? problem.d_columns : problem.n;
-  const StrideD stride_d = cutlass::make_cute_packed_stride(StrideD{}, {1, static_cast<int>(d_columns), 1});
+  const StrideD stride_d =
+      cutlass::make_cute_packed_stride(StrideD{}, {1, static_cast<int>(d_row_stride(problem)), 1});
 
   constexpr int kThreads = 128;
   const int blocks = (problem.rows.num_experts + kThreads - 1) / kThreads;
