@@ -5,8 +5,12 @@
 
 namespace fusedmoe::cuda {
 
-void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output, Stream stream) {
+void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output, Stream stream,
+             CombineRows slot_rows) {
   CombineParams params;
+  params.slot_rows = slot_rows;
+  params.local_expert_offset = plan.moe.local_expert_offset;
+  params.num_local_experts = plan.moe.local_experts();
   params.element = output.dtype == DType::kFloat16 ? CombineElement::kFloat16
                                                    : CombineElement::kBFloat16;
   params.expert_output = inputs.expert_output.data;

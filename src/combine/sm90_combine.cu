@@ -5,8 +5,9 @@
 // (every token goes through the same code path).
 //
 // Layout: expert_output [R, H], shared_output / output [M, H] (bf16 or fp16, 16-byte aligned rows);
-// slot_to_row int32 [M, top_k] (row < 0 or >= R adds nothing); topk_weights [M, top_k] fp32/bf16
-// or absent (weight 1).
+// slot_to_row int32 [M, top_k] (row < 0 or >= R adds nothing), or, for CombineRows::kSlotOrder,
+// the top-k ids with row t * top_k + s for a local expert's slot; topk_weights [M, top_k]
+// fp32/bf16 or absent (weight 1).
 // Grid: M * ceil(H / 1024) blocks of 128 threads; thread i of chunk c owns columns
 // [c * 1024 + 8 i, +8), one 16-byte load per slot, all slots' loads issued before the sums.
 //
@@ -90,7 +91,11 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const CombineParams p
 #pragma unroll
     for (int b = 0; b < kSlotBatch; ++b) {
       const int slot = first + b;
-      const int64_t row = slot < p.top_k ? slot_rows[slot] : -1;
+      int64_t row = slot < p.top_k ? slot_rows[slot] : -1;
+      if (p.slot_rows == CombineRows::kSlotOrder && row >= 0) {
+        const int64_t local = row - p.local_expert_offset;
+        row = local >= 0 && local < p.num_local_experts ? token * p.top_k + slot : -1;
+      }
       present[b] = row >= 0 && row < p.rows;
       weights[b] = present[b] ? slot_weight(p, token, slot) : 0.0f;
       raw[b] = present[b] ? load_columns<T>(expert_output + row * p.expert_output_row_stride,

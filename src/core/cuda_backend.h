@@ -3,6 +3,7 @@
 // validation. Each function only enqueues work on `stream`: no sync, no allocation.
 #pragma once
 
+#include "combine/combine_kernels.h"
 #include "fusedmoe/moe.h"
 
 namespace fusedmoe::cuda {
@@ -20,7 +21,10 @@ void route(const MoePlan& plan, const RoutingInputs& inputs, TensorView topk_ids
 void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
               const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
               TensorView permuted_hidden_scale, Workspace workspace, Stream stream);
-void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output, Stream stream);
+// slot_rows kSlotOrder (the fused pipeline's decode path): inputs.slot_to_row holds the top-k
+// ids and slot s of token t reads expert_output row t * top_k + s when its id is local.
+void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output, Stream stream,
+             CombineRows slot_rows = CombineRows::kSlotToRow);
 void experts(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeights& weights,
              TensorView expert_output, Workspace workspace, Stream stream);
 void fused(const MoePlan& plan, const FusedInputs& inputs, const ExpertWeights& weights,

@@ -5,9 +5,11 @@
 // RouterWeightApply::kOnInput, the permuted expert input before GEMM1 (combine then sums with
 // weight 1).
 //
-// Token rows reach the experts one of two ways (PlanOptions::token_gather): dispatch builds the
-// maps only and GEMM1 reads hidden_states by index through row_to_slot (weight streaming, router
-// weight on the output), or dispatch copies them into the permuted buffer (the grouped tile GEMM,
+// Token rows reach the experts one of three ways (PlanOptions::token_gather): at decode sizes
+// (at most kStreamingMaxTopkSlots slots, weight streaming) there is no dispatch kernel: the
+// streaming GEMMs list every expert's slots from the top-k ids and store rows by slot; else
+// dispatch builds the maps only and GEMM1 reads hidden_states by index through row_to_slot
+// (weight streaming), or dispatch copies them into the permuted buffer (the grouped tile GEMM,
 // weights on the input, TokenGather::kCopy). GEMM2 writes its rows into the permuted buffer
 // either way, for combine.
 #include "core/cuda_pipeline.h"
@@ -17,6 +19,7 @@
 #include "core/workspace_layout.h"
 #include "gemm/sm90/bf16_experts.h"
 #include "gemm/sm90/scale_rows.h"
+#include "gemm/sm90/streaming_experts.h"
 
 namespace fusedmoe::cuda {
 namespace {
@@ -102,9 +105,21 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
       plan.options.token_gather == TokenGather::kAuto && !weight_on_input &&
       sm90::bf16_experts_gather_by_index(expert_rows, weights, plan.options.expert_kernel,
                                          plan.options.tactic);
-  const Workspace stage_workspace{buffers.at(layout.stage_workspace), layout.stage_workspace_bytes};
-  dispatch(plan, topk_ids, 1, maps, hidden, gather_by_index ? TensorView{} : permuted, TensorView{},
-           stage_workspace, stream);
+  // Decode: the weight-streaming kernels list each expert's slots from the ids themselves, so
+  // there is no dispatch kernel; expert rows are stored by slot and combine reads them in order.
+  const bool rows_from_ids = gather_by_index && rows <= sm90::kStreamingMaxTopkSlots;
+  if (rows_from_ids) {
+    expert_rows.layout = sm90::GroupRows::kTopkIds;
+    expert_rows.offsets = nullptr;
+    expert_rows.topk_ids = static_cast<const int32_t*>(topk_ids.data);
+    expert_rows.topk_ids_row_stride = topk_ids.stride(0);
+    expert_rows.top_k = moe.top_k;
+    expert_rows.local_expert_offset = moe.local_expert_offset;
+  } else {
+    const Workspace stage_workspace{buffers.at(layout.stage_workspace), layout.stage_workspace_bytes};
+    dispatch(plan, topk_ids, 1, maps, hidden, gather_by_index ? TensorView{} : permuted, TensorView{},
+             stage_workspace, stream);
+  }
 
   if (weight_on_input) {
     sm90::ScaleRowsParams scale;
@@ -128,7 +143,7 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   if (gather_by_index) {
     call.x = hidden.data;
     call.x_row_stride = hidden.stride(0);
-    call.x_slots = static_cast<const int32_t*>(maps.row_to_slot.data);
+    call.x_slots = rows_from_ids ? nullptr : static_cast<const int32_t*>(maps.row_to_slot.data);
     call.x_slots_top_k = moe.top_k;
   }
   sm90::run_bf16_experts(moe, weights, call, buffers.at(layout.experts_workspace),
@@ -136,10 +151,11 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
 
   CombineInputs combine_inputs;
   combine_inputs.expert_output = permuted;
-  combine_inputs.slot_to_row = maps.slot_to_row;
+  combine_inputs.slot_to_row = rows_from_ids ? topk_ids : maps.slot_to_row;
   if (!weight_on_input) combine_inputs.topk_weights = topk_weights;
   combine_inputs.shared_output = shared_output;
-  combine(plan, combine_inputs, output, stream);
+  combine(plan, combine_inputs, output, stream,
+          rows_from_ids ? CombineRows::kSlotOrder : CombineRows::kSlotToRow);
 }
 
 // Everything that could refuse the call is checked before the first launch.

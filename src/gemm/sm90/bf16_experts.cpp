@@ -64,7 +64,7 @@ void run_streaming(const MoeConfig& moe, const ExpertWeights& weights, const Bf1
   StreamingGemmParams gemm1;
   gemm1.rows = call.rows;
   gemm1.max_active_experts = static_cast<int32_t>(
-      call.rows.layout == GroupRows::kOffsets && call.rows.max_rows < call.rows.num_experts
+      call.rows.layout != GroupRows::kMasked && call.rows.max_rows < call.rows.num_experts
           ? call.rows.max_rows
           : call.rows.num_experts);
   gemm1.x = call.x;
@@ -211,6 +211,11 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
   const ExpertsPath path = choose_experts_path(call.rows, call.kernel, call.tactic, has_expert_biases(weights));
+  if (call.rows.layout == GroupRows::kTopkIds && path.kernel != ExpertKernel::kWeightStreaming) {
+    throw Error(ErrorKind::kInternal,
+                "fusedmoe: expert rows listed from top-k ids reached the grouped tile GEMM, which "
+                "needs dispatched rows (only weight streaming lists them)");
+  }
   if (call.x_slots != nullptr && path.kernel != ExpertKernel::kWeightStreaming) {
     throw Error(ErrorKind::kInternal,
                 "fusedmoe: rows read by index (x_slots) on the grouped tile GEMM, which needs them "

@@ -2,6 +2,11 @@
 // [offsets[e], offsets[e+1])) or the masked one (expert e owns rows [e*capacity, e*capacity +
 // counts[e])). Kernels that walk every row of a buffer use row_is_valid() to skip the rest, so
 // a grid sized from the largest possible row count never touches garbage rows.
+//
+// A third form has no buffer of its own: kTopkIds reads the routing's [tokens, top_k] ids, and
+// the rows of expert e are the slots (token * top_k + slot) whose id is e's global id, in slot
+// order; row storage is indexed by slot. Only the weight-streaming kernels take it (they list the
+// experts per CTA), for decode batches where it saves the dispatch-maps kernel.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +17,7 @@ namespace fusedmoe::sm90 {
 enum class GroupRows : int32_t {
   kOffsets = 0,  // contiguous rows: expert e owns rows [offsets[e], offsets[e+1])
   kMasked = 1,   // expert e owns rows [e*capacity, e*capacity + counts[e])
+  kTopkIds = 2,  // rows are slots; expert e's are those whose id is local_expert_offset + e
 };
 
 struct ExpertRows {
@@ -20,7 +26,11 @@ struct ExpertRows {
   const int32_t* counts = nullptr;   // kMasked: [num_experts]
   int64_t capacity = 0;              // kMasked
   int32_t num_experts = 0;
-  int64_t max_rows = 0;              // rows of the buffer: grids are sized from it
+  int64_t max_rows = 0;              // rows of the buffer (kTopkIds: slots): grids are sized from it
+  const int32_t* topk_ids = nullptr;  // kTopkIds: [max_rows / top_k, top_k] global ids, -1 none
+  int64_t topk_ids_row_stride = 0;    // kTopkIds: elements between tokens' ids
+  int32_t top_k = 0;                  // kTopkIds
+  int32_t local_expert_offset = 0;    // kTopkIds: global id of local expert 0
 };
 
 #ifdef __CUDACC__

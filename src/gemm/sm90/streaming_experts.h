@@ -23,16 +23,16 @@
 namespace fusedmoe::sm90 {
 
 struct StreamingGemmParams {
-  ExpertRows rows;
-  // Upper bound on experts with at least one row: the grid's second dimension. CTAs whose rank
-  // exceeds the experts actually present exit at once.
+  ExpertRows rows;  // kOffsets, kMasked, or kTopkIds (at most 128 slots)
+  // Upper bound on experts with at least one row: sizes the grid (with rows.max_rows).
   int32_t max_active_experts = 0;
   const void* x = nullptr;   // bf16 [rows.max_rows, k], or the token rows x_slots points into
   int64_t k = 0;             // reduction length, % 8 == 0
   // Optional gather by index: buffer row r then reads row x_slots[r] / x_slots_top_k of x (the
   // dispatch maps' row_to_slot holds token * top_k + slot; -1 reads zeros), so GEMM1 takes
-  // hidden_states as they are instead of a gathered copy. x_row_stride: elements between rows
-  // of x, % 8 == 0 (0: k).
+  // hidden_states as they are instead of a gathered copy. With kTopkIds rows, slot s reads row
+  // s / x_slots_top_k (GEMM1: top_k, the token; GEMM2: 1, the slot's activation) and writes row
+  // s of out. x_row_stride: elements between rows of x, % 8 == 0 (0: k).
   const int32_t* x_slots = nullptr;
   int32_t x_slots_top_k = 1;
   int64_t x_row_stride = 0;
@@ -56,10 +56,15 @@ struct StreamingGemmParams {
   bool row_weights_bf16 = false;
   const int32_t* row_to_slot = nullptr;
 
-  // Column slices (64 output columns each) per CTA: 0 lets the launcher choose; > 0 forces it,
-  // for tests (only GEMM2's 64-row CTAs take more than one).
-  int32_t column_slices = 0;
+  // The launcher chooses these when 0; tests force them. ctas: the persistent grid (each CTA
+  // takes an equal share of the work units). row_groups: 16-row groups per unit, 1, 2 or 4
+  // (token tiles 8 and 16 only; larger tiles use 4).
+  int32_t ctas = 0;
+  int32_t row_groups = 0;
 };
+
+// Most slots kTopkIds rows may hold (the kernels list them one per thread).
+constexpr int64_t kStreamingMaxTopkSlots = 128;
 
 // Token tile (MMA N) for an expected number of rows per expert: 8, 16, 32 or 64.
 int streaming_token_tile(int64_t expected_rows_per_expert);
