@@ -1,18 +1,18 @@
 // Weight-streaming expert GEMMs for few tokens per expert (streaming_experts.h says what they
 // compute).
 //
-// Work split: the work is cut into units (one expert, one token tile of kTokens of its rows, one
-// column slice of 64 weight rows: 32 gate rows plus the matching 32 up rows for a gated GEMM1,
-// else 64 output columns; 32 or 16 rows when few experts are active). The grid is persistent:
-// as many CTAs as fit on the GPU at once. Every CTA lists the experts with rows (a block-wide
-// scan of the per-expert row counts, or of the top-k ids for kTopkIds rows, so the grid is sized
-// without knowing the routing), takes an equal contiguous share of the units and streams them
-// through one kStages-deep cp.async pipeline of 128-element K steps that never drains between
-// units: each unit's epilogue runs while the next unit's first stages are in flight.
+// Work split: CTA (x, y) takes the y-th local expert that has rows (found by a block-wide scan of
+// the per-expert row counts, or of the top-k ids in order of first slot for kTopkIds rows, so the
+// grid can be sized without knowing the routing) and one or more consecutive column slices of 64
+// weight rows: 32 gate rows plus the matching 32 up rows for a gated GEMM1 (32 output columns),
+// else 64 output columns. It walks the expert's rows in tiles
+// of kTokens, streaming its weight slices one after another through one kStages-deep cp.async
+// pipeline of 128-element K steps (several slices per CTA when K is short, so the pipeline does
+// not drain at every slice).
 //
 // MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp) and the tokens as
-// B (8 per n-tile). A unit of 64 weight rows gives each of the CTA's 4 warps 16 rows; a unit of
-// 32 or 16 rows splits K between the warps instead (summed through shared memory per unit).
+// B (8 per n-tile). A CTA of 64 weight rows gives each of its 4 warps 16 rows; a CTA of 32 or 16
+// rows (used when few experts are active, for more CTAs) splits K between its warps instead.
 // Shared-memory rows are 256 bytes with 16-byte chunks XOR-swizzled by row, so the ldmatrix reads
 // of 8 rows hit 8 distinct bank groups. In a gated CTA each warp's
 // 16 rows are 8 gate rows followed by the 8 up rows of the same features, so every thread holds
@@ -24,14 +24,11 @@
 //
 // PDL: GEMM1 waits for the previous grid before reading anything. GEMM2 always follows GEMM1
 // (which waited for the routing maps before signalling), so it reads the row counts and starts
-// streaming its first weight stages before waiting for GEMM1's activations. Both let the next
-// grid launch once their prologue is issued.
+// streaming its first weight stages before waiting for GEMM1's activations.
 #include <cuda_bf16.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <cub/block/block_scan.cuh>
 
@@ -75,19 +72,14 @@ constexpr int columns_per_cta() {
   return kEpilogue == Epilogue::kGatedActivation ? kRows / 2 : kRows;
 }
 
-// Dynamic shared memory: the pipeline; the epilogue's [kTokens][columns] bf16 tile (rows padded
-// by 16 bytes against bank conflicts); the split-K partial sums. The last two lie apart from the
-// pipeline so that the next unit's loads stay in flight while a unit is stored. The listing
-// scratch borrows the pipeline before its first load.
+// Dynamic shared memory: the pipeline, then the epilogue's [kTokens][columns] bf16 tile (rows
+// padded by 16 bytes against bank conflicts), apart so that the next column slice's loads stay in
+// flight while a slice is stored.
 template <Epilogue kEpilogue, int kTokens, int kRowGroups>
 struct SharedLayout {
-  using S = Shape<kTokens, kRowGroups>;
-  static constexpr int columns = columns_per_cta<kEpilogue, S::rows>();
+  static constexpr int columns = columns_per_cta<kEpilogue, Shape<kTokens, kRowGroups>::rows>();
   static constexpr int tile_stride = columns + 8;
-  static constexpr int tile_offset = S::pipeline_bytes;
-  static constexpr int partial_offset = tile_offset + kTokens * tile_stride * 2;
-  static constexpr int partial_bytes = S::split_k > 1 ? S::split_k * S::rows * kTokens * 4 : 0;
-  static constexpr int bytes = partial_offset + partial_bytes;
+  static constexpr int bytes = Shape<kTokens, kRowGroups>::pipeline_bytes + kTokens * tile_stride * 2;
 };
 
 // ---- PTX wrappers --------------------------------------------------------------------------
@@ -134,76 +126,68 @@ __device__ __forceinline__ void mma_bf16(float (&accumulator)[4], const uint32_t
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// ---- the work list: the experts with rows, cut into units ----------------------------------
-//
-// A unit is one column slice of one token tile of one expert. Every CTA lists the experts with
-// rows (a block-wide scan of the row counts, or of the top-k ids) and takes an equal share of the
-// units in (expert, slice, token tile) order, streaming them through one pipeline: the grid is
-// sized to the resident CTAs, not to the routing, and no multiprocessor gets a whole unit more
-// than another beyond rounding.
+// ---- which expert and rows a CTA works on --------------------------------------------------
+
+struct ExpertSlice {
+  int32_t expert;
+  int64_t row_begin;
+  int32_t row_count;
+};
 
 constexpr int kMaxTopkSlots = kThreads;  // kTopkIds rows: one slot per thread while listing
 static_assert(kMaxTopkSlots == kStreamingMaxTopkSlots, "the header's limit is the listing's");
-static_assert(kMaxExperts % kThreads == 0, "experts split evenly over the listing threads");
 
-using WorkScan = cub::BlockScan<unsigned long long, kThreads>;
-
-// Chunk c is thread c's experts (kOffsets / kMasked: experts [c * per_thread, +per_thread)) or the
-// c-th expert with rows in first-slot order (kTopkIds).
-struct WorkList {
-  int32_t chunks;
-  int32_t units;
-  int32_t chunk_unit_end[kThreads];  // units of chunks 0..c
-  // kTopkIds: per chunk (one expert), and the slots of every chunk's rows, chunk after chunk.
-  int32_t topk_expert[kMaxTopkSlots];
-  int32_t topk_first_row[kMaxTopkSlots];
-  int32_t topk_row_count[kMaxTopkSlots];
-  int32_t topk_slot_rows[kMaxTopkSlots];
+using ActiveExpertScan = cub::BlockScan<int, kThreads>;
+struct ActiveExpertScratch {
+  ActiveExpertScan::TempStorage scan;
+  int expert;
+  int row_count;
+  // kTopkIds: the slots of the CTA's expert, in slot order (its rows 0 .. row_count-1).
+  int32_t slot_rows[kMaxTopkSlots];
 };
 
-// Listing scratch, in the pipeline's shared memory before the first load.
-struct ListScratch {
-  WorkScan::TempStorage scan;
-  int32_t slot_expert[kMaxTopkSlots];
-  int32_t chunk_of_slot[kMaxTopkSlots];
-};
-
-template <int kTokens>
-__device__ __forceinline__ int32_t units_for_rows(int32_t rows, int32_t slices) {
-  return (rows + kTokens - 1) / kTokens * slices;
-}
-
-__device__ __forceinline__ int experts_per_thread(const ExpertRows& rows) {
-  return (rows.num_experts + kThreads - 1) / kThreads;
-}
-
-// kOffsets / kMasked: each thread's experts are one chunk.
-template <int kTokens>
-__device__ void list_buffer_experts(const ExpertRows& rows, int32_t slices, WorkList& list,
-                                    ListScratch& scratch) {
-  const int per_thread = experts_per_thread(rows);
-  const int first = threadIdx.x * per_thread;
-  unsigned long long units = 0;
-  for (int i = 0; i < per_thread; ++i) {
+// The rank-th expert (in expert order) with at least one row. Returns false, uniformly across the
+// block, when fewer experts have rows.
+__device__ bool find_buffer_expert(const ExpertRows& rows, int rank, ExpertSlice& slice,
+                                   ActiveExpertScratch& scratch) {
+  const int experts_per_thread = (rows.num_experts + kThreads - 1) / kThreads;
+  const int first = threadIdx.x * experts_per_thread;
+  int active = 0;
+  for (int i = 0; i < experts_per_thread; ++i) {
     const int expert = first + i;
-    if (expert < rows.num_experts) units += units_for_rows<kTokens>(expert_row_count(rows, expert), slices);
+    if (expert < rows.num_experts && expert_row_count(rows, expert) > 0) ++active;
   }
-  unsigned long long before = 0, total = 0;
-  WorkScan(scratch.scan).InclusiveSum(units, before, total);
-  list.chunk_unit_end[threadIdx.x] = static_cast<int32_t>(before);
-  if (threadIdx.x == 0) {
-    list.chunks = kThreads;
-    list.units = static_cast<int32_t>(total);
+  if (threadIdx.x == 0) scratch.expert = -1;
+  int before = 0;
+  ActiveExpertScan(scratch.scan).ExclusiveSum(active, before);
+  __syncthreads();  // orders the -1 above before the one thread that finds the expert writes it
+  if (rank >= before && rank < before + active) {
+    int seen = before;
+    for (int i = 0; i < experts_per_thread; ++i) {
+      const int expert = first + i;
+      if (expert < rows.num_experts && expert_row_count(rows, expert) > 0) {
+        if (seen == rank) {
+          scratch.expert = expert;
+          break;
+        }
+        ++seen;
+      }
+    }
   }
   __syncthreads();
+  const int expert = scratch.expert;
+  if (expert < 0) return false;
+  slice.expert = expert;
+  slice.row_begin = expert_first_row(rows, expert);
+  slice.row_count = expert_row_count(rows, expert);
+  return true;
 }
 
-// kTopkIds: slot s (thread s) reads its id; the first slot of each local expert becomes a chunk,
-// and every slot finds its place among its expert's rows by counting the earlier slots with the
-// same expert.
-template <int kTokens>
-__device__ void list_topk_experts(const ExpertRows& rows, int32_t slices, WorkList& list,
-                                  ListScratch& scratch) {
+// kTopkIds: the rank-th local expert in order of first slot, and its slots in slot order (into
+// scratch.slot_rows). slot_expert: kMaxTopkSlots ints of scratch shared memory (the pipeline's,
+// before its first load). Returns false, uniformly, when fewer local experts are in the ids.
+__device__ bool find_topk_expert(const ExpertRows& rows, int rank, ExpertSlice& slice,
+                                 ActiveExpertScratch& scratch, int32_t* slot_expert) {
   const int slot = threadIdx.x;
   const int slots = static_cast<int>(rows.max_rows);
   int expert = -1;
@@ -212,113 +196,33 @@ __device__ void list_topk_experts(const ExpertRows& rows, int32_t slices, WorkLi
     const int64_t local = static_cast<int64_t>(id) - rows.local_expert_offset;
     if (id >= 0 && local >= 0 && local < rows.num_experts) expert = static_cast<int>(local);
   }
-  scratch.slot_expert[slot] = expert;
+  slot_expert[slot] = expert;
+  if (threadIdx.x == 0) scratch.expert = -1;
   __syncthreads();
-  int count = 0, position = 0, first_slot = slot;
+  int position = 0, count = 0;
   if (expert >= 0) {
     for (int other = 0; other < slots; ++other) {
-      if (scratch.slot_expert[other] != expert) continue;
-      if (other < slot) {
-        if (position == 0) first_slot = other;
-        ++position;
-      }
+      if (slot_expert[other] != expert) continue;
+      if (other < slot) ++position;
       ++count;
     }
   }
-  const bool opens_chunk = expert >= 0 && position == 0;
-  // One scan of three fields: chunks (bits 48..63), rows (32..47), units (0..31).
-  const unsigned long long mine =
-      opens_chunk ? (1ull << 48) | (static_cast<unsigned long long>(count) << 32) |
-                        static_cast<unsigned long long>(units_for_rows<kTokens>(count, slices))
-                  : 0ull;
-  unsigned long long before = 0, total = 0;
-  WorkScan(scratch.scan).ExclusiveSum(mine, before, total);
-  if (opens_chunk) {
-    const int chunk = static_cast<int>(before >> 48);
-    list.topk_expert[chunk] = expert;
-    list.topk_first_row[chunk] = static_cast<int32_t>((before >> 32) & 0xffff);
-    list.topk_row_count[chunk] = count;
-    list.chunk_unit_end[chunk] = static_cast<int32_t>((before + mine) & 0xffffffffull);
-    scratch.chunk_of_slot[slot] = chunk;
-  }
-  if (threadIdx.x == 0) {
-    list.chunks = static_cast<int32_t>(total >> 48);
-    list.units = static_cast<int32_t>(total & 0xffffffffull);
+  const int opens = expert >= 0 && position == 0 ? 1 : 0;
+  int before = 0;
+  ActiveExpertScan(scratch.scan).ExclusiveSum(opens, before);
+  if (opens && before == rank) {
+    scratch.expert = expert;
+    scratch.row_count = count;
   }
   __syncthreads();
-  if (expert >= 0) {
-    const int chunk = scratch.chunk_of_slot[first_slot];
-    list.topk_slot_rows[list.topk_first_row[chunk] + position] = slot;
-  }
+  const int found = scratch.expert;
+  if (found < 0) return false;
+  if (expert == found) scratch.slot_rows[position] = slot;
   __syncthreads();
-}
-
-// One unit: expert, output columns from column_base, rows [row_offset, row_offset + tokens) of
-// the expert's rows; chunk locates them (listed_row).
-struct Unit {
-  int32_t chunk;
-  int32_t expert;
-  int32_t row_offset;
-  int32_t tokens;
-  int64_t column_base;
-};
-
-template <int kTokens>
-__device__ Unit locate_unit(const WorkList& list, const ExpertRows& rows, int32_t unit, int32_t slices,
-                            int columns) {
-  int low = 0, high = list.chunks - 1;
-  while (low < high) {
-    const int middle = (low + high) / 2;
-    if (list.chunk_unit_end[middle] > unit) high = middle; else low = middle + 1;
-  }
-  int32_t begin = low > 0 ? list.chunk_unit_end[low - 1] : 0;
-  Unit found{low, 0, 0, 0, 0};
-  int32_t count = 0;
-  if (rows.layout == GroupRows::kTopkIds) {
-    found.expert = list.topk_expert[low];
-    count = list.topk_row_count[low];
-  } else {
-    const int per_thread = experts_per_thread(rows);
-    for (int expert = low * per_thread;; ++expert) {
-      count = expert_row_count(rows, expert);
-      const int32_t units = units_for_rows<kTokens>(count, slices);
-      if (unit < begin + units) {
-        found.expert = expert;
-        break;
-      }
-      begin += units;
-    }
-  }
-  const int32_t tiles = (count + kTokens - 1) / kTokens;
-  const int32_t within = unit - begin;
-  found.column_base = static_cast<int64_t>(within / tiles) * columns;
-  found.row_offset = (within % tiles) * kTokens;
-  found.tokens = min(kTokens, count - found.row_offset);
-  return found;
-}
-
-// Row `row` of a unit's expert: where its input is (x row, -1 reads zeros), where its output goes
-// and which router weight it takes.
-struct RowPlace {
-  int64_t source;
-  int64_t out;
-  int64_t weight;
-};
-
-__device__ __forceinline__ RowPlace listed_row(const WorkList& list, const StreamingGemmParams& params,
-                                               const Unit& unit, int32_t row) {
-  if (params.rows.layout == GroupRows::kTopkIds) {
-    const int64_t slot = list.topk_slot_rows[list.topk_first_row[unit.chunk] + row];
-    return {slot / params.x_slots_top_k, slot, slot};
-  }
-  const int64_t buffer_row = expert_first_row(params.rows, unit.expert) + row;
-  int64_t source = buffer_row;
-  if (params.x_slots != nullptr) {
-    const int32_t slot = params.x_slots[buffer_row];
-    source = slot >= 0 ? slot / params.x_slots_top_k : -1;
-  }
-  const int64_t weight = params.row_to_slot != nullptr ? params.row_to_slot[buffer_row] : buffer_row;
-  return {source, buffer_row, weight};
+  slice.expert = found;
+  slice.row_begin = 0;
+  slice.row_count = scratch.row_count;
+  return true;
 }
 
 // Weight row (within the expert's matrix) held in CTA row `row` (0 .. rows-1) of a CTA whose
@@ -343,12 +247,14 @@ __device__ __forceinline__ int64_t weight_row(const StreamingGemmParams& params,
 
 // ---- the kernel ----------------------------------------------------------------------------
 
-template <int kTokens, int kRowGroups, Epilogue kEpilogue>
-__global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmParams params) {
+// kMultiSlice: the CTA takes slices_per_cta column slices (else exactly one: a separate
+// instance, so that the common one-slice kernel keeps its straight-line code).
+template <int kTokens, int kRowGroups, Epilogue kEpilogue, bool kMultiSlice>
+__global__ void __launch_bounds__(kThreads)
+    streaming_gemm_kernel(StreamingGemmParams params, int slices_per_cta) {
   static_assert(kTokens == 8 || kTokens % 16 == 0, "token tile: 8 or a multiple of 16");
   using S = Shape<kTokens, kRowGroups>;
   using L = SharedLayout<kEpilogue, kTokens, kRowGroups>;
-  static_assert(sizeof(ListScratch) <= S::pipeline_bytes, "listing scratch fits the pipeline");
   constexpr int kNTiles = kTokens / 8;
   constexpr int kColumns = L::columns;
   constexpr int kWeightChunksPerThread = kSliceRows * kChunksPerRow / kThreads;            // 8
@@ -356,66 +262,80 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
   constexpr bool kPrefetchWeights = kEpilogue == Epilogue::kStore;
 
   extern __shared__ __align__(128) unsigned char shared[];
-  __shared__ WorkList list;
-  __shared__ int64_t unit_out_rows[kTokens];
-  __shared__ float unit_row_weights[kTokens];
+  __shared__ ActiveExpertScratch scratch;
 
   if constexpr (!kPrefetchWeights) cuda::wait_for_previous_grid();
-  const int32_t slices = static_cast<int32_t>((params.out_columns + kColumns - 1) / kColumns);
-  auto& scratch = *reinterpret_cast<ListScratch*>(shared);
-  if (params.rows.layout == GroupRows::kTopkIds) {
-    list_topk_experts<kTokens>(params.rows, slices, list, scratch);
-  } else {
-    list_buffer_experts<kTokens>(params.rows, slices, list, scratch);
-  }
-  // This CTA's share of the units, in order.
-  const int64_t units = list.units;
-  const int32_t first_unit = static_cast<int32_t>(units * blockIdx.x / gridDim.x);
-  const int32_t end_unit = static_cast<int32_t>(units * (blockIdx.x + 1) / gridDim.x);
-  if (first_unit == end_unit) return;
+  ExpertSlice slice;
+  const bool rows_from_ids = params.rows.layout == GroupRows::kTopkIds;
+  const bool found = rows_from_ids
+                         ? find_topk_expert(params.rows, blockIdx.y, slice, scratch, reinterpret_cast<int32_t*>(shared))
+                         : find_buffer_expert(params.rows, blockIdx.y, slice, scratch);
+  if (!found) return;
+  // Row r of the expert: its row of the buffer, or (kTopkIds) its slot.
+  const auto buffer_row = [&](int64_t row) -> int64_t { return rows_from_ids ? scratch.slot_rows[row] : row; };
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int row_group = warp % kRowGroups;  // which 16 weight rows
   const int k_slice = warp / kRowGroups;    // which K slice of each stage
   const int64_t k = params.k;
+  if constexpr (!kMultiSlice) slices_per_cta = 1;
+  const int64_t first_column = static_cast<int64_t>(blockIdx.x) * slices_per_cta * kColumns;
+  const int column_slices =
+      kMultiSlice ? static_cast<int>(min(static_cast<int64_t>(slices_per_cta),
+                                         (params.out_columns - first_column + kColumns - 1) / kColumns))
+                  : 1;
   const int num_k_tiles = static_cast<int>((k + S::stage_k - 1) / S::stage_k);
-  // The pipeline runs through (unit, K tile) pairs in order.
-  const int num_tiles = (end_unit - first_unit) * num_k_tiles;
+  // The pipeline runs through (column slice, K tile) pairs in order, one slice after another.
+  const int num_tiles = column_slices * num_k_tiles;
   const uint32_t shared_base = shared_address(shared);
+
+  // Each thread copies one fixed 16-byte chunk column of 8 (weights) or more (tokens) rows of the
+  // stage's slices; slice-row v is row v % rows of K slice v / rows.
+  const int copy_chunk = threadIdx.x % kChunksPerRow;
+  const int copy_row = threadIdx.x / kChunksPerRow;  // 0..7, then + 8 per step
+  const auto* weights = static_cast<const __nv_bfloat16*>(params.w) +
+                        static_cast<int64_t>(slice.expert) * params.w_rows * k;
+  // Weight rows this thread copies, for the column slice `weight_rows_slice` (loads go through
+  // the slices in order, so they are recomputed once per slice).
+  const __nv_bfloat16* weight_rows[kWeightChunksPerThread];
+  int weight_rows_slice = -1;
+  auto locate_weights = [&](int column_slice) {
+    const int64_t column_base = first_column + static_cast<int64_t>(column_slice) * kColumns;
+#pragma unroll
+    for (int i = 0; i < kWeightChunksPerThread; ++i) {
+      const int64_t row = weight_row<kEpilogue>(params, column_base, (copy_row + 8 * i) % S::rows);
+      weight_rows[i] = row < 0 ? nullptr : weights + row * k;
+    }
+    weight_rows_slice = column_slice;
+  };
+  locate_weights(0);
   const auto* x = static_cast<const __nv_bfloat16*>(params.x);
   const int64_t x_row_stride = params.x_row_stride > 0 ? params.x_row_stride : k;
 
-  // Each thread copies one fixed 16-byte chunk column of 8 (weights) or more (tokens) rows of the
-  // stage's slices; slice-row v is row v % rows of K slice v / rows. The rows are found once per
-  // unit: weight rows (nullptr past the matrix) and token rows (nullptr: zeros).
-  const int copy_chunk = threadIdx.x % kChunksPerRow;
-  const int copy_row = threadIdx.x / kChunksPerRow;  // 0..7, then + 8 per step
-  const __nv_bfloat16* weight_rows[kWeightChunksPerThread];
+  // Source row of each token row this thread copies, for the current token tile (nullptr: a
+  // row past the expert's rows or a padding row, read as zeros).
   const __nv_bfloat16* token_rows[kTokenChunksPerThread];
-  int32_t located_unit = -1;
-  auto locate = [&](int32_t unit_index) {
-    if (unit_index == located_unit) return;
-    const Unit unit = locate_unit<kTokens>(list, params.rows, unit_index, slices, kColumns);
-    const auto* weights = static_cast<const __nv_bfloat16*>(params.w) +
-                          static_cast<int64_t>(unit.expert) * params.w_rows * k;
-#pragma unroll
-    for (int i = 0; i < kWeightChunksPerThread; ++i) {
-      const int64_t row = weight_row<kEpilogue>(params, unit.column_base, (copy_row + 8 * i) % S::rows);
-      weight_rows[i] = row < 0 ? nullptr : weights + row * k;
-    }
+  auto locate_tokens = [&](int64_t first_row, int tokens) {
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
       const int token = (copy_row + 8 * i) % kTokens;
-      const int64_t source = token < unit.tokens ? listed_row(list, params, unit, unit.row_offset + token).source : -1;
+      int64_t source = token < tokens ? buffer_row(first_row + token) : -1;
+      if (rows_from_ids) {
+        source = source >= 0 ? source / params.x_slots_top_k : -1;
+      } else if (source >= 0 && params.x_slots != nullptr) {
+        const int32_t slot = params.x_slots[source];
+        source = slot >= 0 ? slot / params.x_slots_top_k : -1;
+      }
       token_rows[i] = source >= 0 ? x + source * x_row_stride : nullptr;
     }
-    located_unit = unit_index;
   };
 
-  auto load_weights = [&](int stage, int tile) {
-    locate(first_unit + tile / num_k_tiles);
-    const int k_tile = tile % num_k_tiles;
+  // The (column slice, K tile) the next load_stage() fills: loads go through them in order.
+  int load_slice = 0;
+  int load_k_tile = 0;
+  auto load_weights = [&](int stage, int column_slice, int k_tile) {
+    if (kMultiSlice && column_slice != weight_rows_slice) locate_weights(column_slice);
     const uint32_t base = shared_base + stage * S::stage_bytes;
 #pragma unroll
     for (int i = 0; i < kWeightChunksPerThread; ++i) {
@@ -424,12 +344,10 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       const int64_t column = static_cast<int64_t>(k_tile) * S::stage_k + part * kSliceK + copy_chunk * 8;
       const bool valid = weight_rows[i] != nullptr && column < k;
       copy_16(base + part * S::weight_slice_bytes + swizzled(slice_row % S::rows, copy_chunk),
-              valid ? weight_rows[i] + column : static_cast<const __nv_bfloat16*>(params.w), valid);
+              valid ? weight_rows[i] + column : weights, valid);
     }
   };
-  auto load_tokens = [&](int stage, int tile) {
-    locate(first_unit + tile / num_k_tiles);
-    const int k_tile = tile % num_k_tiles;
+  auto load_tokens = [&](int stage, int k_tile) {
     const uint32_t base = shared_base + stage * S::stage_bytes + S::weight_bytes;
 #pragma unroll
     for (int i = 0; i < kTokenChunksPerThread; ++i) {
@@ -440,6 +358,16 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       const bool valid = token_rows[i] != nullptr && column < k;
       copy_16(base + part * S::token_slice_bytes + swizzled(token, copy_chunk),
               valid ? token_rows[i] + column : x, valid);
+    }
+  };
+
+  // Fills `stage` with the next (slice, K tile): weights, and tokens unless only_weights.
+  auto load_stage = [&](int stage, bool only_weights) {
+    load_weights(stage, load_slice, load_k_tile);
+    if (!only_weights) load_tokens(stage, load_k_tile);
+    if (++load_k_tile == num_k_tiles) {
+      load_k_tile = 0;
+      ++load_slice;
     }
   };
 
@@ -454,34 +382,25 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
     }
   };
 
-  // Accumulators of one unit -> bf16 tile in shared memory -> 16-byte rows of out.
-  auto store_unit = [&](int32_t unit_index) {
-    const Unit unit = locate_unit<kTokens>(list, params.rows, unit_index, slices, kColumns);
-    if (threadIdx.x < unit.tokens) {
-      const RowPlace place = listed_row(list, params, unit, unit.row_offset + threadIdx.x);
-      unit_out_rows[threadIdx.x] = place.out;
-      float weight = 1.0f;
-      if (kEpilogue == Epilogue::kStore && params.row_weights != nullptr && place.weight >= 0) {
-        weight = cuda::load_scalar(params.row_weights, params.row_weights_bf16, place.weight);
-      }
-      unit_row_weights[threadIdx.x] = weight;
-    }
+  // Accumulators of one column slice -> bf16 tile in shared memory (its own region, so loads of
+  // the next slice stay in flight) -> 16-byte rows of out.
+  auto store_slice = [&](int column_slice, int64_t first_row, int tokens) {
+    const int64_t column_base = first_column + static_cast<int64_t>(column_slice) * kColumns;
     // Accumulator (n, i): weight row row_group*16 + group (+ 8 for i >= 2), token n*8 +
     // pair_column (+ 1 for odd i).
     if constexpr (S::split_k > 1) {
-      // Sum the K slices: every warp parks its partial sums, the first slice's warps add them up.
-      auto* partial = reinterpret_cast<float*>(shared + L::partial_offset);
+      // Sum the K slices: every warp parks its partial sums in the drained pipeline, the first
+      // slice's warps add them up.
+      auto* partial = reinterpret_cast<float*>(shared);
       const auto partial_index = [&](int part, int n, int i) {
         const int row = row_group * 16 + group + (i >= 2 ? 8 : 0);
         const int token = n * 8 + pair_column + (i & 1);
         return (part * S::rows + row) * kTokens + token;
       };
-      if (k_slice > 0) {
 #pragma unroll
-        for (int n = 0; n < kNTiles; ++n) {
+      for (int n = 0; n < kNTiles; ++n) {
 #pragma unroll
-          for (int i = 0; i < 4; ++i) partial[partial_index(k_slice, n, i)] = accumulators[n][i];
-        }
+        for (int i = 0; i < 4; ++i) partial[partial_index(k_slice, n, i)] = accumulators[n][i];
       }
       __syncthreads();
       if (k_slice == 0) {
@@ -498,15 +417,15 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
       }
     }
 
-    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + L::tile_offset);
+    auto* tile = reinterpret_cast<__nv_bfloat16*>(shared + S::pipeline_bytes);
     if (k_slice == 0) {
       float bias[2] = {0.0f, 0.0f};
       if (params.bias != nullptr) {
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-          const int64_t row = weight_row<kEpilogue>(params, unit.column_base, row_group * 16 + group + 8 * half);
+          const int64_t row = weight_row<kEpilogue>(params, column_base, row_group * 16 + group + 8 * half);
           if (row >= 0) {
-            const int64_t index = static_cast<int64_t>(unit.expert) * params.w_rows + row;
+            const int64_t index = static_cast<int64_t>(slice.expert) * params.w_rows + row;
             bias[half] = cuda::load_scalar(params.bias, params.bias_bf16, index);
           }
         }
@@ -539,90 +458,105 @@ __global__ void __launch_bounds__(kThreads) streaming_gemm_kernel(StreamingGemmP
 
     constexpr int kOutChunksPerRow = kColumns / 8;
     auto* out = static_cast<__nv_bfloat16*>(params.out);
-    for (int index = threadIdx.x; index < unit.tokens * kOutChunksPerRow; index += kThreads) {
+    for (int index = threadIdx.x; index < tokens * kOutChunksPerRow; index += kThreads) {
       const int token = index / kOutChunksPerRow;
-      const int64_t column = unit.column_base + (index % kOutChunksPerRow) * 8;
+      const int64_t column = column_base + (index % kOutChunksPerRow) * 8;
       if (column >= params.out_columns) continue;
+      const int64_t row = buffer_row(first_row + token);
       uint4 values =
           *reinterpret_cast<const uint4*>(tile + token * L::tile_stride + (index % kOutChunksPerRow) * 8);
       if constexpr (kEpilogue == Epilogue::kStore) {
         if (params.row_weights != nullptr) {
-          const float weight = unit_row_weights[token];
-          auto* elements = reinterpret_cast<__nv_bfloat16*>(&values);
+          const int64_t weight_index =
+              !rows_from_ids && params.row_to_slot != nullptr ? params.row_to_slot[row] : row;
+          if (weight_index >= 0) {
+            const float weight =
+                cuda::load_scalar(params.row_weights, params.row_weights_bf16, weight_index);
+            auto* elements = reinterpret_cast<__nv_bfloat16*>(&values);
 #pragma unroll
-          for (int i = 0; i < 8; ++i) {
-            elements[i] = __float2bfloat16_rn(weight * __bfloat162float(elements[i]));
+            for (int i = 0; i < 8; ++i) {
+              elements[i] = __float2bfloat16_rn(weight * __bfloat162float(elements[i]));
+            }
           }
         }
       }
-      *reinterpret_cast<uint4*>(out + unit_out_rows[token] * params.out_columns + column) = values;
+      *reinterpret_cast<uint4*>(out + row * params.out_columns + column) = values;
     }
-    __syncthreads();  // the tile, the partial sums and the row places are the next unit's
+    __syncthreads();  // the tile is the next slice's
   };
 
-  // Prologue: the first kStages - 1 tiles. The weights do not depend on the previous kernel, so
-  // GEMM2 starts streaming them before it waits for GEMM1's activations.
-  if constexpr (kPrefetchWeights) {
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (stage < num_tiles) load_weights(stage, stage);
-    }
-    cuda::wait_for_previous_grid();
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (stage < num_tiles) load_tokens(stage, stage);
-      commit_copies();
-    }
-  } else {
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (stage < num_tiles) {
-        load_weights(stage, stage);
-        load_tokens(stage, stage);
+  for (int chunk_start = 0; chunk_start < slice.row_count; chunk_start += kTokens) {
+    const int tokens = min(kTokens, slice.row_count - chunk_start);
+    const int64_t first_row = slice.row_begin + chunk_start;
+    clear_accumulators();
+    load_slice = 0;
+    load_k_tile = 0;
+
+    if (kPrefetchWeights && chunk_start == 0) {
+      // Weights do not depend on the previous kernel: start streaming them before waiting.
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_tiles) load_stage(stage, true);
       }
-      commit_copies();
+      cuda::wait_for_previous_grid();
+      locate_tokens(first_row, tokens);
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        // K tile of this stage: the stages hold tiles 0, 1, 2 of the flattened order.
+        if (stage < num_tiles) load_tokens(stage, stage % num_k_tiles);
+        commit_copies();
+      }
+    } else {
+      locate_tokens(first_row, tokens);
+      for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < num_tiles) load_stage(stage, false);
+        commit_copies();
+      }
     }
-  }
-  cuda::allow_next_grid();
 
-  clear_accumulators();
-  for (int tile = 0; tile < num_tiles; ++tile) {
-    wait_copies<kStages - 2>();
-    __syncthreads();
-    const int next = tile + kStages - 1;
-    if (next < num_tiles) {
-      load_weights(next % kStages, next);
-      load_tokens(next % kStages, next);
-    }
-    commit_copies();
+    int tile = 0;  // position in the (slice, K tile) order
+    for (int column_slice = 0; column_slice < column_slices; ++column_slice) {
+      for (int k_tile = 0; k_tile < num_k_tiles; ++k_tile, ++tile) {
+        wait_copies<kStages - 2>();
+        __syncthreads();
+        const int next = tile + kStages - 1;
+        if (next < num_tiles) load_stage(next % kStages, false);
+        commit_copies();
 
-    const uint32_t stage_base = shared_base + (tile % kStages) * S::stage_bytes;
-    const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
-    const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
+        const uint32_t stage_base = shared_base + (tile % kStages) * S::stage_bytes;
+        const uint32_t weight_base = stage_base + k_slice * S::weight_slice_bytes;
+        const uint32_t token_base = stage_base + S::weight_bytes + k_slice * S::token_slice_bytes;
 #pragma unroll
-    for (int step = 0; step < kSliceK / 16; ++step) {
-      uint32_t a[4];
-      load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                               step * 2 + (lane >> 4)));
-      if constexpr (kTokens == 8) {
-        uint32_t b[2];
-        load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
-        mma_bf16(accumulators[0], a, b[0], b[1]);
-      } else {
+        for (int step = 0; step < kSliceK / 16; ++step) {
+          uint32_t a[4];
+          load_matrix_x4(a, weight_base + swizzled(row_group * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                   step * 2 + (lane >> 4)));
+          if constexpr (kTokens == 8) {
+            uint32_t b[2];
+            load_matrix_x2(b, token_base + swizzled(lane & 7, step * 2 + ((lane >> 3) & 1)));
+            mma_bf16(accumulators[0], a, b[0], b[1]);
+          } else {
 #pragma unroll
-        for (int pair = 0; pair < kNTiles / 2; ++pair) {
-          uint32_t b[4];
-          load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                  step * 2 + ((lane >> 3) & 1)));
-          mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
-          mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
+            for (int pair = 0; pair < kNTiles / 2; ++pair) {
+              uint32_t b[4];
+              load_matrix_x4(b, token_base + swizzled(pair * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                      step * 2 + ((lane >> 3) & 1)));
+              mma_bf16(accumulators[2 * pair], a, b[0], b[1]);
+              mma_bf16(accumulators[2 * pair + 1], a, b[2], b[3]);
+            }
+          }
         }
       }
-    }
 
-    if (tile % num_k_tiles == num_k_tiles - 1) {
-      store_unit(first_unit + tile / num_k_tiles);
+      if (column_slice == column_slices - 1) {
+        // The last slice of this token tile: drain the pipeline (the split-K sums use it, and
+        // the next token tile refills it).
+        wait_copies<0>();
+        __syncthreads();
+        if (chunk_start == 0) cuda::allow_next_grid();
+      }
+      store_slice(column_slice, first_row, tokens);
       clear_accumulators();
     }
   }
-  wait_copies<0>();
 }
 
 // Multiprocessors of the current device, read once per device.
@@ -642,70 +576,77 @@ int multiprocessors() {
   return count;
 }
 
-// Largest number of units a launch can have (an upper bound of what the CTAs list): every
-// active expert's last token tile may be partial.
-int64_t max_units(const StreamingGemmParams& params, int token_tile, int columns) {
-  const int64_t slices = cuda::ceil_div(params.out_columns, static_cast<int64_t>(columns));
-  const int64_t tiles = params.max_active_experts + cuda::ceil_div(params.rows.max_rows, static_cast<int64_t>(token_tile));
-  return slices * tiles;
+// Column slices per CTA: one, unless the reduction is short (a narrow expert's GEMM2: K = 256 is
+// two pipeline stages, so a one-slice CTA spends most of its life in its prologue and epilogue)
+// and enough CTAs remain for at least 16 waves of 3 per multiprocessor, so that the coarser CTAs
+// leave no long last wave. Measured on an H100 (docs/PERF.md): DeepSeek-V3 TP8 (K = 256) M = 256,
+// 4 slices: 1066 -> 990 us; but M = 8 (4 waves of 4-slice CTAs) 239 -> 252 us and Qwen3-30B-A3B
+// (K = 768) M = 64-256 with 2 slices 4-6 % slower. Only GEMM2 with 64-row CTAs has the
+// several-slice instances (GEMM1's K is the hidden size: long).
+template <Epilogue kEpilogue>
+int column_slices_for(const StreamingGemmParams& params, int row_groups, int64_t ctas) {
+  if (kEpilogue != Epilogue::kStore || row_groups != kWarps) return 1;
+  const int64_t k_tiles = cuda::ceil_div(params.k, static_cast<int64_t>(kSliceK));
+  const int64_t enough = 16 * 3 * static_cast<int64_t>(multiprocessors());
+  for (const int slices : {4, 2}) {
+    if (slices * k_tiles <= 16 && ctas / slices >= enough) return slices;
+  }
+  return 1;
 }
 
+// Opts each kernel instance into its dynamic shared memory once per device.
 template <int kTokens, int kRowGroups, Epilogue kEpilogue>
 void launch(const StreamingGemmParams& params, cudaStream_t stream) {
   constexpr int kMaxDevices = 64;
-  static std::atomic<int> resident_per_sm[kMaxDevices];
-  auto* kernel = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue>;
+  static std::atomic<bool> configured[kMaxDevices];
+  constexpr bool kHasMultiSlice = kEpilogue == Epilogue::kStore && kRowGroups == kWarps;
+  auto* one_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, false>;
+  auto* multi_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, kHasMultiSlice>;
   constexpr int shared_bytes = SharedLayout<kEpilogue, kTokens, kRowGroups>::bytes;
   int device = 0;
   cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  int resident = device < kMaxDevices ? resident_per_sm[device].load(std::memory_order_acquire) : 0;
-  if (resident == 0) {
-    cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
-                     "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
-    cuda::check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kThreads, shared_bytes),
-                     "cudaOccupancyMaxActiveBlocksPerMultiprocessor(streaming_gemm_kernel)");
-    if (resident < 1) resident = 1;
-    if (device < kMaxDevices) resident_per_sm[device].store(resident, std::memory_order_release);
+  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
+    for (auto* kernel : {one_slice, multi_slice}) {
+      cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
+                       "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
+    }
+    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
   constexpr int kColumns = SharedLayout<kEpilogue, kTokens, kRowGroups>::columns;
-  const int64_t units = max_units(params, kTokens, kColumns);
-  if (units > std::numeric_limits<int32_t>::max()) {
-    detail::throw_unsupported("weight-streaming expert GEMM: " + std::to_string(units) +
-                              " work units (rows x column slices) exceed the kernel's 32-bit unit index; "
-                              "use ExpertKernel::kGroupedTile for this many rows");
-  }
-  const int64_t ctas = params.ctas > 0 ? params.ctas
-                                       : std::min<int64_t>(units, static_cast<int64_t>(resident) * multiprocessors());
-  cuda::launch_kernel("streaming_gemm_kernel", kernel, dim3(static_cast<unsigned>(ctas)), dim3(kThreads),
-                      shared_bytes, stream, params);
+  const int64_t slices = cuda::ceil_div(params.out_columns, static_cast<int64_t>(kColumns));
+  const int slices_per_cta =
+      !kHasMultiSlice ? 1
+      : params.column_slices > 0
+          ? params.column_slices
+          : column_slices_for<kEpilogue>(params, kRowGroups, slices * params.max_active_experts);
+  auto* kernel = slices_per_cta > 1 ? multi_slice : one_slice;
+  const dim3 grid(static_cast<unsigned>(cuda::ceil_div(slices, static_cast<int64_t>(slices_per_cta))),
+                  static_cast<unsigned>(params.max_active_experts));
+  cuda::launch_kernel("streaming_gemm_kernel", kernel, grid, dim3(kThreads), shared_bytes, stream, params,
+                      slices_per_cta);
 }
 
-// Row groups per unit (64, 32 or 16 weight rows): 64 unless that gives fewer than four units per
-// resident CTA (decode: few experts active); then the narrowest whose stages K fills to 90 % (16
-// rows split K four ways, so a stage spans 512 of K: K = 768 takes 32 rows, K = 256 too). Finer
-// units balance the multiprocessors; each costs one epilogue. Only the decode token tiles (8, 16)
-// have the narrow shapes.
+// Row groups per CTA: all 4 (64 weight rows) unless that leaves multiprocessors idle for the
+// experts that can be active; then 2 or 1, splitting K instead (measured on an H100: splitting
+// Qwen3-30B-A3B's 192 CTAs at M = 1 into 384 was slower, 42.9 -> 48.8 us; DeepSeek-V3 TP8's 64
+// into 256 faster, 56.8 -> 52.2 us). Only the decode token tiles (8, 16) have the narrow shapes.
 template <Epilogue kEpilogue>
 int row_groups_for(const StreamingGemmParams& params, int token_tile) {
   if (token_tile > 16) return 4;
-  if (params.row_groups == 1 || params.row_groups == 2 || params.row_groups == 4) return params.row_groups;
-  const int64_t columns = kEpilogue == Epilogue::kGatedActivation ? 32 : 64;
-  const int64_t units = cuda::ceil_div(params.out_columns, columns) * params.max_active_experts;
-  if (units >= 4 * 3 * static_cast<int64_t>(multiprocessors())) return 4;
-  for (const int row_groups : {1, 2}) {
-    const int64_t stage_k = kSliceK * (kWarps / row_groups);
-    if (10 * params.k >= 9 * cuda::ceil_div(params.k, stage_k) * stage_k) return row_groups;
+  const int64_t wanted = multiprocessors();
+  for (const int row_groups : {4, 2}) {
+    const int64_t columns = kEpilogue == Epilogue::kGatedActivation ? row_groups * 8 : row_groups * 16;
+    if (cuda::ceil_div(params.out_columns, columns) * params.max_active_experts >= wanted) return row_groups;
   }
-  return 4;
+  return 1;
 }
 
 template <Epilogue kEpilogue>
 void launch_for_tile(const StreamingGemmParams& params, int token_tile, cudaStream_t stream) {
   if (params.rows.max_rows == 0 || params.max_active_experts == 0) return;
   if (params.rows.layout == GroupRows::kTopkIds && params.rows.max_rows > kMaxTopkSlots) {
-    detail::throw_invalid("rows.max_rows (top-k slots read by the weight-streaming kernel)",
-                          "at most " + std::to_string(kMaxTopkSlots),
-                          std::to_string(params.rows.max_rows));
+    detail::throw_invalid("rows.max_rows (top-k slots the weight-streaming kernels list)",
+                          "at most " + std::to_string(kMaxTopkSlots), std::to_string(params.rows.max_rows));
   }
   const int row_groups = row_groups_for<kEpilogue>(params, token_tile);
   switch (token_tile) {

@@ -23,8 +23,9 @@
 namespace fusedmoe::sm90 {
 
 struct StreamingGemmParams {
-  ExpertRows rows;  // kOffsets, kMasked, or kTopkIds (at most 128 slots)
-  // Upper bound on experts with at least one row: sizes the grid (with rows.max_rows).
+  ExpertRows rows;  // kOffsets, kMasked, or kTopkIds (at most kStreamingMaxTopkSlots slots)
+  // Upper bound on experts with at least one row: the grid's second dimension. CTAs whose rank
+  // exceeds the experts actually present exit at once.
   int32_t max_active_experts = 0;
   const void* x = nullptr;   // bf16 [rows.max_rows, k], or the token rows x_slots points into
   int64_t k = 0;             // reduction length, % 8 == 0
@@ -56,11 +57,9 @@ struct StreamingGemmParams {
   bool row_weights_bf16 = false;
   const int32_t* row_to_slot = nullptr;
 
-  // The launcher chooses these when 0; tests force them. ctas: the persistent grid (each CTA
-  // takes an equal share of the work units). row_groups: 16-row groups per unit, 1, 2 or 4
-  // (token tiles 8 and 16 only; larger tiles use 4).
-  int32_t ctas = 0;
-  int32_t row_groups = 0;
+  // Column slices (64 output columns each) per CTA: 0 lets the launcher choose; > 0 forces it,
+  // for tests (only GEMM2's 64-row CTAs take more than one).
+  int32_t column_slices = 0;
 };
 
 // Most slots kTopkIds rows may hold (the kernels list them one per thread).
