@@ -141,7 +141,7 @@ using ActiveExpertScan = cub::BlockScan<int, kThreads>;
 struct ActiveExpertScratch {
   ActiveExpertScan::TempStorage scan;
   int expert;
-  int row_count;
+  int warp_rows[kWarps];
   // kTopkIds: the slots of the CTA's expert, in slot order (its rows 0 .. row_count-1).
   int32_t slot_rows[kMaxTopkSlots];
 };
@@ -184,10 +184,12 @@ __device__ bool find_buffer_expert(const ExpertRows& rows, int rank, ExpertSlice
 }
 
 // kTopkIds: the rank-th local expert in order of first slot, and its slots in slot order (into
-// scratch.slot_rows). slot_expert: kMaxTopkSlots ints of scratch shared memory (the pipeline's,
-// before its first load). Returns false, uniformly, when fewer local experts are in the ids.
+// scratch.slot_rows), in O(1) steps per thread: a shared first-slot-per-expert table (atomicMin)
+// marks the slots that open an expert, a scan ranks them, and ballots place the found expert's
+// slots. first_slot: num_experts ints of scratch shared memory (the pipeline's, before its first
+// load). Returns false, uniformly, when fewer local experts are in the ids.
 __device__ bool find_topk_expert(const ExpertRows& rows, int rank, ExpertSlice& slice,
-                                 ActiveExpertScratch& scratch, int32_t* slot_expert) {
+                                 ActiveExpertScratch& scratch, int32_t* first_slot) {
   const int slot = threadIdx.x;
   const int slots = static_cast<int>(rows.max_rows);
   int expert = -1;
@@ -196,32 +198,34 @@ __device__ bool find_topk_expert(const ExpertRows& rows, int rank, ExpertSlice& 
     const int64_t local = static_cast<int64_t>(id) - rows.local_expert_offset;
     if (id >= 0 && local >= 0 && local < rows.num_experts) expert = static_cast<int>(local);
   }
-  slot_expert[slot] = expert;
+  for (int e = threadIdx.x; e < rows.num_experts; e += kThreads) first_slot[e] = kMaxTopkSlots;
   if (threadIdx.x == 0) scratch.expert = -1;
   __syncthreads();
-  int position = 0, count = 0;
-  if (expert >= 0) {
-    for (int other = 0; other < slots; ++other) {
-      if (slot_expert[other] != expert) continue;
-      if (other < slot) ++position;
-      ++count;
-    }
-  }
-  const int opens = expert >= 0 && position == 0 ? 1 : 0;
+  if (expert >= 0) atomicMin(&first_slot[expert], slot);
+  __syncthreads();
+  const int opens = expert >= 0 && first_slot[expert] == slot ? 1 : 0;
   int before = 0;
   ActiveExpertScan(scratch.scan).ExclusiveSum(opens, before);
-  if (opens && before == rank) {
-    scratch.expert = expert;
-    scratch.row_count = count;
-  }
+  if (opens && before == rank) scratch.expert = expert;
   __syncthreads();
   const int found = scratch.expert;
   if (found < 0) return false;
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const unsigned mine = __ballot_sync(0xffffffffu, expert == found);
+  if (lane == 0) scratch.warp_rows[warp] = __popc(mine);
+  __syncthreads();
+  int position = __popc(mine & ((1u << lane) - 1u));
+  int count = 0;
+  for (int w = 0; w < kWarps; ++w) {
+    if (w < warp) position += scratch.warp_rows[w];
+    count += scratch.warp_rows[w];
+  }
   if (expert == found) scratch.slot_rows[position] = slot;
   __syncthreads();
   slice.expert = found;
   slice.row_begin = 0;
-  slice.row_count = scratch.row_count;
+  slice.row_count = count;
   return true;
 }
 
@@ -265,6 +269,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ ActiveExpertScratch scratch;
 
   if constexpr (!kPrefetchWeights) cuda::wait_for_previous_grid();
+  static_assert(kMaxExperts * sizeof(int32_t) <= S::pipeline_bytes, "the first-slot table fits the pipeline");
   ExpertSlice slice;
   const bool rows_from_ids = params.rows.layout == GroupRows::kTopkIds;
   const bool found = rows_from_ids
