@@ -16,7 +16,12 @@ void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output
   params.expert_output = inputs.expert_output.data;
   params.expert_output_row_stride = inputs.expert_output.stride(0);
   params.rows = inputs.expert_output.size(0);
-  params.slot_to_row = static_cast<const int32_t*>(inputs.slot_to_row.data);
+  if (slot_rows == CombineRows::kSlotOrder) {
+    params.top_k_ids = inputs.slot_to_row.data;
+    params.top_k_ids_int64 = inputs.slot_to_row.dtype == DType::kInt64;
+  } else {
+    params.slot_to_row = static_cast<const int32_t*>(inputs.slot_to_row.data);
+  }
   params.slot_to_row_stride = inputs.slot_to_row.stride(0);
   if (inputs.topk_weights.defined()) {
     params.weights_dtype = inputs.topk_weights.dtype == DType::kBFloat16 ? CombineWeights::kBFloat16

@@ -14,8 +14,8 @@ enum class CombineWeights : int32_t { kNone = 0, kFloat32 = 1, kBFloat16 = 2 };
 // Where slot s of token t finds its expert's output row.
 enum class CombineRows : int32_t {
   kSlotToRow = 0,  // row slot_to_row[t, s]; < 0 or >= rows contributes nothing
-  kSlotOrder = 1,  // row t * top_k + s, present when the slot's id (slot_to_row holds the top-k
-                   // ids) is a local expert: [local_expert_offset, + num_local_experts)
+  kSlotOrder = 1,  // row t * top_k + s, present when the slot's id (top_k_ids) is a local
+                   // expert: [local_expert_offset, + num_local_experts)
 };
 
 struct CombineParams {
@@ -24,8 +24,10 @@ struct CombineParams {
   int64_t expert_output_row_stride = 0;
   int64_t rows = 0;
   CombineRows slot_rows = CombineRows::kSlotToRow;
-  const int32_t* slot_to_row = nullptr;  // [num_tokens, top_k]: rows, or ids (kSlotOrder)
-  int64_t slot_to_row_stride = 0;
+  const int32_t* slot_to_row = nullptr;  // kSlotToRow: [num_tokens, top_k]
+  int64_t slot_to_row_stride = 0;        // also the ids' row stride (kSlotOrder)
+  const void* top_k_ids = nullptr;       // kSlotOrder: [num_tokens, top_k] int32 or int64
+  bool top_k_ids_int64 = false;
   int32_t local_expert_offset = 0;  // kSlotOrder
   int32_t num_local_experts = 0;    // kSlotOrder
   CombineWeights weights_dtype = CombineWeights::kNone;  // kNone: rows are already weighted

@@ -78,7 +78,6 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const CombineParams p
   if (column >= p.hidden_size) return;
   const bool full = column + kElementsPerThread <= p.hidden_size;
   const T* expert_output = static_cast<const T*>(p.expert_output);
-  const int32_t* slot_rows = p.slot_to_row + token * p.slot_to_row_stride;
 
   float sum[kElementsPerThread];
 #pragma unroll
@@ -91,10 +90,17 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const CombineParams p
 #pragma unroll
     for (int b = 0; b < kSlotBatch; ++b) {
       const int slot = first + b;
-      int64_t row = slot < p.top_k ? slot_rows[slot] : -1;
-      if (p.slot_rows == CombineRows::kSlotOrder && row >= 0) {
-        const int64_t local = row - p.local_expert_offset;
-        row = local >= 0 && local < p.num_local_experts ? token * p.top_k + slot : -1;
+      int64_t row = -1;
+      if (slot < p.top_k) {
+        if (p.slot_rows == CombineRows::kSlotOrder) {
+          const int64_t index = token * p.slot_to_row_stride + slot;
+          const int64_t id = p.top_k_ids_int64 ? static_cast<const int64_t*>(p.top_k_ids)[index]
+                                               : static_cast<const int32_t*>(p.top_k_ids)[index];
+          const int64_t local = id - p.local_expert_offset;
+          row = id >= 0 && local >= 0 && local < p.num_local_experts ? token * p.top_k + slot : -1;
+        } else {
+          row = p.slot_to_row[token * p.slot_to_row_stride + slot];
+        }
       }
       present[b] = row >= 0 && row < p.rows;
       weights[b] = present[b] ? slot_weight(p, token, slot) : 0.0f;

@@ -22,7 +22,8 @@ void dispatch(const MoePlan& plan, TensorView topk_ids, int32_t row_alignment,
               const DispatchMaps& maps, TensorView hidden_states, TensorView permuted_hidden,
               TensorView permuted_hidden_scale, Workspace workspace, Stream stream);
 // slot_rows kSlotOrder (the fused pipeline's decode path): inputs.slot_to_row holds the top-k
-// ids and slot s of token t reads expert_output row t * top_k + s when its id is local.
+// ids (int32 or int64) and slot s of token t reads expert_output row t * top_k + s when its id
+// is local.
 void combine(const MoePlan& plan, const CombineInputs& inputs, TensorView output, Stream stream,
              CombineRows slot_rows = CombineRows::kSlotToRow);
 void experts(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeights& weights,

@@ -111,7 +111,8 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   if (rows_from_ids) {
     expert_rows.layout = sm90::GroupRows::kTopkIds;
     expert_rows.offsets = nullptr;
-    expert_rows.topk_ids = static_cast<const int32_t*>(topk_ids.data);
+    expert_rows.topk_ids = topk_ids.data;
+    expert_rows.topk_ids_int64 = topk_ids.dtype == DType::kInt64;
     expert_rows.topk_ids_row_stride = topk_ids.stride(0);
     expert_rows.top_k = moe.top_k;
     expert_rows.local_expert_offset = moe.local_expert_offset;

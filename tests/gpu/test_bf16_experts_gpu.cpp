@@ -295,33 +295,44 @@ TEST_P(Bf16ExpertsGpuKernels, ExpertParallelShardsSumToTheWholeLayer) {
 
 TEST_P(Bf16ExpertsGpuKernels, InvalidAndDuplicatedIdsInRoutedCallMatchReference) {
   FUSEDMOE_REQUIRE_SM90();
-  const LayerCase layer_case{"qwen3-30b-a3b", 1, 32, 40};
-  RandomLayer layer(bf16_spec(layer_case, 2, 1), layer_case.tokens,
-                    testing::case_seed("invalid_ids"));
-  layer.generate_all_experts();
-  GpuLayer gpu(layer, layer_case.tokens, GetParam());
-  tools::RoutedIds decisions;
-  const int32_t top_k = layer.moe().top_k;
-  for (int32_t t = 0; t < layer_case.tokens; ++t) {
-    for (int32_t s = 0; s < top_k; ++s) {
-      // -1, ids of the other rank, duplicates and local ids, with weights of both signs.
-      const int32_t pattern = (t * 7 + s * 3) % 5;
-      const int32_t id = pattern == 0 ? -1 : pattern == 1 ? (t + s) % 16 : 16 + (t % 3);
-      decisions.ids.push_back(id);
-      decisions.weights.push_back(0.125f * static_cast<float>(s + 1) * (t % 2 ? 1.0f : -1.0f));
+  // 40 tokens (320 slots) run the dispatch kernel; 5 tokens (40 slots) the decode path, whose
+  // weight-streaming kernels list each expert's slots from the ids themselves. Ids as int32 and
+  // as int64 (what torch.topk returns).
+  for (const int32_t tokens : {40, 5}) {
+    const LayerCase layer_case{"qwen3-30b-a3b", 1, 32, tokens};
+    RandomLayer layer(bf16_spec(layer_case, 2, 1), layer_case.tokens,
+                      testing::case_seed("invalid_ids_" + std::to_string(tokens)));
+    layer.generate_all_experts();
+    GpuLayer gpu(layer, layer_case.tokens, GetParam());
+    tools::RoutedIds decisions;
+    const int32_t top_k = layer.moe().top_k;
+    for (int32_t t = 0; t < layer_case.tokens; ++t) {
+      for (int32_t s = 0; s < top_k; ++s) {
+        // -1, ids of the other rank, duplicates and local ids, with weights of both signs.
+        const int32_t pattern = (t * 7 + s * 3) % 5;
+        const int32_t id = pattern == 0 ? -1 : pattern == 1 ? (t + s) % 16 : 16 + (t % 3);
+        decisions.ids.push_back(id);
+        decisions.weights.push_back(0.125f * static_cast<float>(s + 1) * (t % 2 ? 1.0f : -1.0f));
+      }
+    }
+    const std::vector<double> expected = tools::routed_on_cpu(layer, decisions).output;
+    std::vector<int64_t> ids_int64(decisions.ids.begin(), decisions.ids.end());
+
+    DeviceTensors tensors(0);
+    RoutedInputs inputs;
+    inputs.hidden_states = gpu.hidden();
+    inputs.topk_weights =
+        tensors.upload(make_view(decisions.weights.data(), DType::kFloat32, {layer_case.tokens, top_k}));
+    for (const DType id_dtype : {DType::kInt32, DType::kInt64}) {
+      void* ids = id_dtype == DType::kInt32 ? static_cast<void*>(decisions.ids.data()) : ids_int64.data();
+      inputs.topk_ids = tensors.upload(make_view(ids, id_dtype, {layer_case.tokens, top_k}));
+      gpu.poison(gpu.output());
+      moe_routed(gpu.plan(), inputs, gpu.weights(), gpu.output(), gpu.workspace(), nullptr);
+      expect_close_to_reference(gpu.download(gpu.output()), expected,
+                                "routed with -1/foreign/duplicate " + std::string(dtype_name(id_dtype)) +
+                                    " ids, M = " + std::to_string(tokens));
     }
   }
-  const std::vector<double> expected = tools::routed_on_cpu(layer, decisions).output;
-
-  DeviceTensors tensors(0);
-  RoutedInputs inputs;
-  inputs.hidden_states = gpu.hidden();
-  inputs.topk_ids = tensors.upload(make_view(decisions.ids.data(), DType::kInt32, {layer_case.tokens, top_k}));
-  inputs.topk_weights =
-      tensors.upload(make_view(decisions.weights.data(), DType::kFloat32, {layer_case.tokens, top_k}));
-  gpu.poison(gpu.output());
-  moe_routed(gpu.plan(), inputs, gpu.weights(), gpu.output(), gpu.workspace(), nullptr);
-  expect_close_to_reference(gpu.download(gpu.output()), expected, "routed with -1/foreign/duplicate ids");
 }
 
 TEST_P(Bf16ExpertsGpuKernels, CapturedFusedReplaysOnNewInputsLikeEager) {

@@ -27,7 +27,8 @@ struct ExpertRows {
   int64_t capacity = 0;              // kMasked
   int32_t num_experts = 0;
   int64_t max_rows = 0;              // rows of the buffer (kTopkIds: slots): grids are sized from it
-  const int32_t* topk_ids = nullptr;  // kTopkIds: [max_rows / top_k, top_k] global ids, -1 none
+  const void* topk_ids = nullptr;     // kTopkIds: [max_rows / top_k, top_k] global ids, -1 none
+  bool topk_ids_int64 = false;        // kTopkIds: int64 ids (else int32)
   int64_t topk_ids_row_stride = 0;    // kTopkIds: elements between tokens' ids
   int32_t top_k = 0;                  // kTopkIds
   int32_t local_expert_offset = 0;    // kTopkIds: global id of local expert 0
@@ -49,6 +50,13 @@ __device__ inline int32_t expert_row_count(const ExpertRows& rows, int expert) {
   if (count < 0) return 0;
   if (rows.layout == GroupRows::kMasked && count > rows.capacity) return static_cast<int32_t>(rows.capacity);
   return static_cast<int32_t>(count);
+}
+
+// kTopkIds: the global id of slot `slot` (token slot / top_k, its slot % top_k-th choice).
+__device__ inline int64_t topk_id(const ExpertRows& rows, int64_t slot) {
+  const int64_t index = (slot / rows.top_k) * rows.topk_ids_row_stride + slot % rows.top_k;
+  return rows.topk_ids_int64 ? static_cast<const int64_t*>(rows.topk_ids)[index]
+                             : static_cast<const int32_t*>(rows.topk_ids)[index];
 }
 
 __device__ inline bool row_is_valid(const ExpertRows& rows, int64_t row) {

@@ -194,8 +194,8 @@ __device__ bool find_topk_expert(const ExpertRows& rows, int rank, ExpertSlice& 
   const int slots = static_cast<int>(rows.max_rows);
   int expert = -1;
   if (slot < slots) {
-    const int32_t id = rows.topk_ids[(slot / rows.top_k) * rows.topk_ids_row_stride + slot % rows.top_k];
-    const int64_t local = static_cast<int64_t>(id) - rows.local_expert_offset;
+    const int64_t id = topk_id(rows, slot);
+    const int64_t local = id - rows.local_expert_offset;
     if (id >= 0 && local >= 0 && local < rows.num_experts) expert = static_cast<int>(local);
   }
   for (int e = threadIdx.x; e < rows.num_experts; e += kThreads) first_slot[e] = kMaxTopkSlots;
