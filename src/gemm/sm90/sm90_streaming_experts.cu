@@ -5,10 +5,9 @@
 // the per-expert row counts, or of the top-k ids in order of first slot for kTopkIds rows, so the
 // grid can be sized without knowing the routing) and one or more consecutive column slices of 64
 // weight rows: 32 gate rows plus the matching 32 up rows for a gated GEMM1 (32 output columns),
-// else 64 output columns. It walks the expert's rows in tiles
-// of kTokens, streaming its weight slices one after another through one kStages-deep cp.async
-// pipeline of 128-element K steps (several slices per CTA when K is short, so the pipeline does
-// not drain at every slice).
+// else 64 output columns. It walks the expert's rows in tiles of kTokens, streaming its weight
+// slices one after another through one kStages-deep cp.async pipeline of 128-element K steps
+// (several slices per CTA when K is short, so the pipeline does not drain at every slice).
 //
 // MMA: mma.sync m16n8k16 bf16 -> fp32 with the weights as A (16 rows per warp) and the tokens as
 // B (8 per n-tile). A CTA of 64 weight rows gives each of its 4 warps 16 rows; a CTA of 32 or 16
@@ -269,7 +268,8 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ ActiveExpertScratch scratch;
 
   if constexpr (!kPrefetchWeights) cuda::wait_for_previous_grid();
-  static_assert(kMaxExperts * sizeof(int32_t) <= S::pipeline_bytes, "the first-slot table fits the pipeline");
+  static_assert(kMaxExperts * sizeof(int32_t) <= S::pipeline_bytes,
+                "the top-k listing's first-slot table fits the pipeline");
   ExpertSlice slice;
   const bool rows_from_ids = params.rows.layout == GroupRows::kTopkIds;
   const bool found = rows_from_ids
