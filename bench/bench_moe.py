@@ -183,14 +183,17 @@ def merge(labels, tokens, ours, peers):
 def markdown(merged, header_lines):
     out = list(header_lines)
     out.append("")
-    out.append("| shape | M | fusedmoe µs | % floor | TF/s | peer µs | peer % floor | ratio |")
-    out.append("|---|---|---|---|---|---|---|---|")
+    # Experts hit differ between the sides (each draws its own routing), and at decode sizes the
+    # bytes read scale with them: the column says when a ratio compares unequal work.
+    out.append("| shape | M | fusedmoe µs | % floor | TF/s | peer µs | peer % floor | ratio | experts hit (ours / peer) |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for r in merged:
         ours = fmt(r["fusedmoe_us"], "{:.1f}") if r["fusedmoe_us"] else r["status"]
-        out.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |".format(
             r["shape"], r["M"], ours, fmt(r["pct_floor"], "{:.0f}%"), fmt(r["tflops"], "{:.0f}"),
             fmt(r["peer_us"], "{:.1f}"), fmt(r["peer_pct_floor"], "{:.0f}%"),
-            fmt(r["ratio"], "{:.2f}x")))
+            fmt(r["ratio"], "{:.2f}x"), fmt(r["experts_hit"], "{:.0f}"),
+            fmt(r["peer_experts_hit"], "{:.0f}")))
     below = [r for r in merged if r["ratio"] is not None and r["ratio"] < 0.97]
     out.append("")
     if below:

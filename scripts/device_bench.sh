@@ -58,7 +58,7 @@ if [ -x "$BUILD/tools/fusedmoe" ]; then
     --fusedmoe "$BUILD/tools/fusedmoe" "${args[@]+"${args[@]}"}" 2>&1 | tee -a "$LOG"
   status=${PIPESTATUS[0]}
   rows=$(grep -cE '^\| [^ ]+ \| [0-9]+ \|' "$OUT/perf_table.md" 2>/dev/null)
-  both=$(grep -cE '^\| [^ ]+ \| [0-9]+ \|.*x \|$' "$OUT/perf_table.md" 2>/dev/null)
+  both=$(grep -cE '^\| [^ ]+ \| [0-9]+ \|.*x \| [^|]* \|$' "$OUT/perf_table.md" 2>/dev/null)
   note "bench_moe: exit $status, ${rows:-0} rows, ${both:-0} with both sides measured (perf_table.md)"
 else
   note "bench_moe: not run (no fusedmoe binary)"
