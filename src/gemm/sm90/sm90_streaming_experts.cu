@@ -23,9 +23,13 @@
 //
 // PDL: GEMM1 waits for the previous grid before reading anything. GEMM2 always follows GEMM1
 // (which waited for the routing maps before signalling), so it reads the row counts and starts
-// streaming its first weight stages before waiting for GEMM1's activations.
+// streaming its first weight stages before waiting for GEMM1's activations. Every CTA lets the
+// next kernel launch as soon as it knows its expert: once all CTAs of a grid are resident, the
+// next kernel's CTAs fill the multiprocessors the grid's last wave leaves idle (GEMM2's with
+// their weight prefetch), and they still wait for this grid to complete before reading its output.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -276,6 +280,7 @@ __global__ void __launch_bounds__(kThreads)
                          ? find_topk_expert(params.rows, blockIdx.y, slice, scratch, reinterpret_cast<int32_t*>(shared))
                          : find_buffer_expert(params.rows, blockIdx.y, slice, scratch);
   if (!found) return;
+  cuda::allow_next_grid();
   // Row r of the expert: its row of the buffer, or (kTopkIds) its slot.
   const auto buffer_row = [&](int64_t row) -> int64_t { return rows_from_ids ? scratch.slot_rows[row] : row; };
 
@@ -556,7 +561,6 @@ __global__ void __launch_bounds__(kThreads)
         // the next token tile refills it).
         wait_copies<0>();
         __syncthreads();
-        if (chunk_start == 0) cuda::allow_next_grid();
       }
       store_slice(column_slice, first_row, tokens);
       clear_accumulators();
@@ -564,8 +568,9 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Multiprocessors of the current device, read once per device.
-int multiprocessors() {
+// An attribute of the current device, read once per device.
+template <cudaDeviceAttr kAttribute>
+int device_attribute(const char* what) {
   constexpr int kMaxDevices = 64;
   static std::atomic<int> cached[kMaxDevices];
   int device = 0;
@@ -574,11 +579,32 @@ int multiprocessors() {
     const int known = cached[device].load(std::memory_order_acquire);
     if (known > 0) return known;
   }
-  int count = 0;
-  cuda::check_cuda(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
-                   "cudaDeviceGetAttribute(multiprocessors)");
-  if (device < kMaxDevices) cached[device].store(count, std::memory_order_release);
-  return count;
+  int value = 0;
+  cuda::check_cuda(cudaDeviceGetAttribute(&value, kAttribute, device), what);
+  if (device < kMaxDevices) cached[device].store(value, std::memory_order_release);
+  return value;
+}
+
+int multiprocessors() {
+  return device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
+}
+
+// CTAs of one kernel instance a multiprocessor holds at once. Shared memory is what bounds them
+// (128 threads per CTA use a small share of the register file).
+template <Epilogue kEpilogue, int kTokens, int kRowGroups>
+int64_t resident_ctas_per_multiprocessor() {
+  const int per_multiprocessor = device_attribute<cudaDevAttrMaxSharedMemoryPerMultiprocessor>(
+      "cudaDeviceGetAttribute(shared memory per multiprocessor)");
+  const int reserved = device_attribute<cudaDevAttrReservedSharedMemoryPerBlock>(
+      "cudaDeviceGetAttribute(reserved shared memory per block)");
+  const int per_cta =
+      SharedLayout<kEpilogue, kTokens, kRowGroups>::bytes + static_cast<int>(sizeof(ActiveExpertScratch)) + reserved;
+  return std::max(1, per_multiprocessor / per_cta);
+}
+
+// Share of a grid's CTA slots, over all its waves, that hold a CTA (1: whole waves).
+double wave_occupancy(int64_t ctas, int64_t slots) {
+  return static_cast<double>(ctas) / static_cast<double>(cuda::ceil_div(ctas, slots) * slots);
 }
 
 // Column slices per CTA: one, unless the reduction is short (a narrow expert's GEMM2: K = 256 is
@@ -634,16 +660,29 @@ void launch(const StreamingGemmParams& params, cudaStream_t stream) {
 // Row groups per CTA: all 4 (64 weight rows) unless that leaves multiprocessors idle for the
 // experts that can be active; then 2 or 1, splitting K instead (measured on an H100: splitting
 // Qwen3-30B-A3B's 192 CTAs at M = 1 into 384 was slower, 42.9 -> 48.8 us; DeepSeek-V3 TP8's 64
-// into 256 faster, 56.8 -> 52.2 us). Only the decode token tiles (8, 16) have the narrow shapes.
-template <Epilogue kEpilogue>
-int row_groups_for(const StreamingGemmParams& params, int token_tile) {
-  if (token_tile > 16) return 4;
-  const int64_t wanted = multiprocessors();
-  for (const int row_groups : {4, 2}) {
+// into 256 faster, 56.8 -> 52.2 us). GEMM1 also takes 2 when its 64-row CTAs would leave the last
+// of several waves mostly empty and 32-row CTAs fill their waves better (H100, routed entry:
+// DeepSeek-V3 TP8 M = 8, 472 CTAs for 396 slots, 234.9 -> 227.7 us; DeepSeek-V3 M = 1, 512 CTAs,
+// 247.8 -> 242.0 us; MiniMax-M2 M = 1, 384 CTAs in one wave, stays: 85.8 us against 88.7 split).
+// Only the decode token tiles (8, 16) have the narrow shapes.
+template <Epilogue kEpilogue, int kTokens>
+int row_groups_for(const StreamingGemmParams& params) {
+  const auto ctas = [&](int row_groups) {
     const int64_t columns = kEpilogue == Epilogue::kGatedActivation ? row_groups * 8 : row_groups * 16;
-    if (cuda::ceil_div(params.out_columns, columns) * params.max_active_experts >= wanted) return row_groups;
+    return cuda::ceil_div(params.out_columns, columns) * params.max_active_experts;
+  };
+  const int64_t sms = multiprocessors();
+  if (ctas(4) >= sms) {
+    if constexpr (kEpilogue != Epilogue::kStore) {
+      constexpr double kPoorWaves = 0.7;
+      const int64_t slots = resident_ctas_per_multiprocessor<kEpilogue, kTokens, 4>() * sms;
+      const int64_t split_slots = resident_ctas_per_multiprocessor<kEpilogue, kTokens, 2>() * sms;
+      const double occupancy = wave_occupancy(ctas(4), slots);
+      if (ctas(4) > slots && occupancy < kPoorWaves && wave_occupancy(ctas(2), split_slots) > occupancy) return 2;
+    }
+    return 4;
   }
-  return 1;
+  return ctas(2) >= sms ? 2 : 1;
 }
 
 template <Epilogue kEpilogue>
@@ -653,16 +692,19 @@ void launch_for_tile(const StreamingGemmParams& params, int token_tile, cudaStre
     detail::throw_invalid("rows.max_rows (top-k slots the weight-streaming kernels list)",
                           "at most " + std::to_string(kMaxTopkSlots), std::to_string(params.rows.max_rows));
   }
-  const int row_groups = row_groups_for<kEpilogue>(params, token_tile);
   switch (token_tile) {
-    case 8:
+    case 8: {
+      const int row_groups = row_groups_for<kEpilogue, 8>(params);
       if (row_groups == 1) return launch<8, 1, kEpilogue>(params, stream);
       if (row_groups == 2) return launch<8, 2, kEpilogue>(params, stream);
       return launch<8, 4, kEpilogue>(params, stream);
-    case 16:
+    }
+    case 16: {
+      const int row_groups = row_groups_for<kEpilogue, 16>(params);
       if (row_groups == 1) return launch<16, 1, kEpilogue>(params, stream);
       if (row_groups == 2) return launch<16, 2, kEpilogue>(params, stream);
       return launch<16, 4, kEpilogue>(params, stream);
+    }
     case 32: return launch<32, 4, kEpilogue>(params, stream);
     default: return launch<64, 4, kEpilogue>(params, stream);
   }
