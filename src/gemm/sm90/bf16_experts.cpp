@@ -123,7 +123,7 @@ void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const v
 }  // namespace
 
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
-                                bool biases) {
+                                bool biases, const GroupedTileContext& tile_context) {
   // Rows per expert: the masked capacity, or the mean of the contiguous buffer's rows. Routing
   // spreads them unevenly; the token tile covers the mean plus two standard deviations of a
   // uniform routing, and a busier expert runs more tiles. Forced-tile sweep on an H100
@@ -145,14 +145,15 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
     path.token_tile = tactic >= 0 ? 8 << tactic
                                   : streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
   } else {
-    path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean);
+    path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean, tile_context);
   }
   return path;
 }
 
 bool bf16_experts_gather_by_index(const ExpertRows& rows, const ExpertWeights& weights,
                                   ExpertKernel requested, int32_t tactic) {
-  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights)).kernel ==
+  // The kernel family does not depend on the tile context.
+  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights), GroupedTileContext{}).kernel ==
          ExpertKernel::kWeightStreaming;
 }
 
@@ -210,7 +211,11 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   void* gemm_workspace = base + layout.gemm_workspace;
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
-  const ExpertsPath path = choose_experts_path(call.rows, call.kernel, call.tactic, has_expert_biases(weights));
+  GroupedTileContext tile_context;
+  tile_context.intermediate_size = moe.intermediate_size;
+  tile_context.bandwidth = current_peak_bandwidth();
+  const ExpertsPath path =
+      choose_experts_path(call.rows, call.kernel, call.tactic, has_expert_biases(weights), tile_context);
   if (call.rows.layout == GroupRows::kTopkIds && path.kernel != ExpertKernel::kWeightStreaming) {
     throw Error(ErrorKind::kInternal,
                 "fusedmoe: expert rows listed from top-k ids reached the grouped tile GEMM, which "

@@ -46,7 +46,7 @@ struct ExpertsPath {
 };
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
-                                bool biases);
+                                bool biases, const GroupedTileContext& tile_context);
 
 // Whether the kernel family run_bf16_experts picks for these rows reads x by index (x_slots):
 // weight streaming does; the grouped tile GEMM's TMA loads need the rows gathered first.

@@ -3,22 +3,61 @@
 // warp-specialized kernels with a persistent grouped tile scheduler).
 #include "gemm/sm90/grouped_gemm_bf16.h"
 
-#include <algorithm>
+#include <cuda_runtime_api.h>
 
+#include <algorithm>
+#include <atomic>
+
+#include "core/cuda_launch.h"
 #include "fusedmoe/error.h"
 #include "gemm/sm90/grouped_gemm_bf16_tiles.h"
 
 namespace fusedmoe::sm90 {
 
-// Measured on an H200 with every tile forced (docs/PERF.md, `fusedmoe bench --tactic`): the
+// Measured with every tile forced (docs/PERF.md, `fusedmoe bench --tactic`). On an H200 the
 // 64x256 pingpong tile is the fastest or tied from 16 to 256 rows per expert on every preset
 // (Mixtral M = 256, 64 rows: 777 us against 898 for 128x128; MiniMax-M2 M = 4096, 128 rows: 2445
 // against 2645 for 128x256; Mixtral M = 1024, 256 rows: 1390 against 1476); 128x256 wins from
 // 512 rows (DeepSeek-V3 M = 16384: 21.4 ms against 21.8; Qwen3-30B-A3B M = 16384, 1024 rows:
-// 2641 us against 2783). 64x128, 128x128 and 256x128 never win and stay as forced tactics.
-GroupedTile grouped_tile_for_rows(double mean_rows_per_expert) {
-  if (mean_rows_per_expert <= 384.0) return GroupedTile::k64x256;
-  return GroupedTile::k128x256;
+// 2641 us against 2783). On an H100, where re-reading weights per 64 rows costs more, 128x256
+// wins from 256 rows (Mixtral M = 1024: 1556 us against 1627; DeepSeek-V3 M = 8192: 12.18 ms
+// against 13.05; Qwen3 M = 6144, 384 rows: 1122 against 1216; MiniMax-M2 M = 8192 tied) and,
+// for DeepSeek-V3's TP8 shard (I = 256, GEMM2 a 4-step reduction per tile), from 64 rows (M =
+// 2048 / 3072 / 4096 / 6144: 2 / 6 / 7 / 7 % faster; 48 rows: 1 % slower); at 128 rows the wide
+// experts keep 64x256 (DeepSeek-V3 9398 us against 9745, MiniMax-M2 3058 against 3292, Mixtral
+// M = 512 1147 against 1226). 64x128, 128x128 and 256x128 never win and stay as forced tactics.
+GroupedTile grouped_tile_for_rows(double mean_rows_per_expert, const GroupedTileContext& context) {
+  if (context.bandwidth == PeakBandwidth::k4TBpsOrMore) {
+    return mean_rows_per_expert <= 384.0 ? GroupedTile::k64x256 : GroupedTile::k128x256;
+  }
+  constexpr int64_t kNarrowIntermediate = 256;
+  if (mean_rows_per_expert >= 256.0) return GroupedTile::k128x256;
+  if (context.intermediate_size <= kNarrowIntermediate && mean_rows_per_expert >= 64.0) {
+    return GroupedTile::k128x256;
+  }
+  return GroupedTile::k64x256;
+}
+
+PeakBandwidth current_peak_bandwidth() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices];  // 0: not read yet, else PeakBandwidth + 1
+  int device = 0;
+  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < kMaxDevices) {
+    const int known = cached[device].load(std::memory_order_acquire);
+    if (known > 0) return static_cast<PeakBandwidth>(known - 1);
+  }
+  int clock_khz = 0, bus_bits = 0;
+  cuda::check_cuda(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device),
+                   "cudaDeviceGetAttribute(memory clock)");
+  cuda::check_cuda(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device),
+                   "cudaDeviceGetAttribute(memory bus width)");
+  // Double data rate: two transfers per clock over the bus.
+  const double bytes_per_second = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0);
+  const PeakBandwidth bandwidth =
+      bytes_per_second < 4e12 ? PeakBandwidth::kBelow4TBps : PeakBandwidth::k4TBpsOrMore;
+  if (device < kMaxDevices) cached[device].store(static_cast<int>(bandwidth) + 1, std::memory_order_release);
+  return bandwidth;
 }
 
 size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {

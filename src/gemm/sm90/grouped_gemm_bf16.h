@@ -24,8 +24,24 @@ enum class GroupedTile : int32_t {
 };
 constexpr int32_t kGroupedTileCount = 5;
 
+// The GPU's peak memory bandwidth, as far as the tile choice cares: a 64-row tile re-reads an
+// expert's weights once per 64 rows, which an H200 (4.8 TB/s) absorbs longer than an H100
+// (3.35 TB/s).
+enum class PeakBandwidth : int32_t {
+  kBelow4TBps = 0,    // H100 SXM (3.35 TB/s), H100 PCIe
+  k4TBpsOrMore = 1,   // H200 (4.8 TB/s)
+};
+// From the current device's memory clock and bus width.
+PeakBandwidth current_peak_bandwidth();
+
+// What the tile choice looks at besides the rows per expert.
+struct GroupedTileContext {
+  int64_t intermediate_size = 0;  // I of the local shard: GEMM2's reduction length
+  PeakBandwidth bandwidth = PeakBandwidth::k4TBpsOrMore;
+};
+
 // The tile for a mean number of rows per expert.
-GroupedTile grouped_tile_for_rows(double mean_rows_per_expert);
+GroupedTile grouped_tile_for_rows(double mean_rows_per_expert, const GroupedTileContext& context);
 
 // What the epilogue writes: the product, or GEMM1's activation of it.
 enum class GroupedOutput : int32_t {

@@ -1,5 +1,6 @@
 // The sm90 expert-kernel heuristic (ExpertKernel::kAuto, forced kernels and tactics): host logic,
-// checked without a GPU. The thresholds come from the H100 and H200 sweeps in docs/PERF.md.
+// checked without a GPU. The thresholds come from the H100 and H200 sweeps in docs/PERF.md (the
+// grouped tile depends on the GPU's peak bandwidth: both classes are checked).
 #include <gtest/gtest.h>
 
 #include "gemm/sm90/bf16_experts.h"
@@ -7,6 +8,8 @@
 
 namespace fusedmoe::sm90 {
 namespace {
+
+const GroupedTileContext kH200{2048, PeakBandwidth::k4TBpsOrMore};
 
 ExpertRows contiguous(int64_t rows, int32_t experts) {
   ExpertRows expert_rows;
@@ -27,15 +30,15 @@ ExpertRows masked(int64_t capacity, int32_t experts) {
 
 TEST(ExpertsPath, AutoStreamsWeightsAtDecodeWithATokenTileCoveringTheBusiestExpert) {
   // DeepSeek-V3 (E_l = 256, top-8): M = 1 -> 8 rows over 256 experts.
-  ExpertsPath path = choose_experts_path(contiguous(8, 256), ExpertKernel::kAuto, -1, false);
+  ExpertsPath path = choose_experts_path(contiguous(8, 256), ExpertKernel::kAuto, -1, false, kH200);
   EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
   EXPECT_EQ(path.token_tile, 8);
   // M = 256 -> 8 rows per expert on average: the 16-token tile (mean + 2 sigma = 14.7).
-  path = choose_experts_path(contiguous(2048, 256), ExpertKernel::kAuto, -1, false);
+  path = choose_experts_path(contiguous(2048, 256), ExpertKernel::kAuto, -1, false, kH200);
   EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
   EXPECT_EQ(path.token_tile, 16);
   // Qwen3 M = 256 (E_l = 128): 16 rows per expert, the last streaming case: 32-token tile.
-  path = choose_experts_path(contiguous(2048, 128), ExpertKernel::kAuto, -1, false);
+  path = choose_experts_path(contiguous(2048, 128), ExpertKernel::kAuto, -1, false, kH200);
   EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
   EXPECT_EQ(path.token_tile, 32);
 }
@@ -52,39 +55,60 @@ TEST(ExpertsPath, AutoPicksTheGroupedTileByRowsPerExpert) {
                {131072, 256, GroupedTile::k128x256},  // 512
                {131072, 128, GroupedTile::k128x256}}; // 1024
   for (const auto& c : cases) {
-    const ExpertsPath path = choose_experts_path(contiguous(c.rows, c.experts), ExpertKernel::kAuto, -1, false);
+    const ExpertsPath path = choose_experts_path(contiguous(c.rows, c.experts), ExpertKernel::kAuto, -1, false, kH200);
     EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile) << c.rows << " rows";
     EXPECT_EQ(path.grouped_tile, c.tile) << c.rows << " rows";
   }
 }
 
+TEST(ExpertsPath, OnAnH100The128x256TileTakesOverAt256RowsAndAt64ForNarrowExperts) {
+  const struct {
+    int64_t rows;
+    int32_t experts;
+    int64_t intermediate_size;
+    GroupedTile tile;
+  } cases[] = {{32768, 256, 2048, GroupedTile::k64x256},    // DeepSeek-V3 M = 4096: 128 rows
+               {65536, 256, 2048, GroupedTile::k128x256},   // DeepSeek-V3 M = 8192: 256 rows
+               {1024, 8, 14336, GroupedTile::k64x256},      // Mixtral M = 512: 128 rows
+               {2048, 8, 14336, GroupedTile::k128x256},     // Mixtral M = 1024: 256 rows
+               {12288, 256, 256, GroupedTile::k64x256},     // DeepSeek-V3 TP8 M = 1536: 48 rows
+               {16384, 256, 256, GroupedTile::k128x256},    // DeepSeek-V3 TP8 M = 2048: 64 rows
+               {32768, 256, 256, GroupedTile::k128x256}};   // DeepSeek-V3 TP8 M = 4096: 128 rows
+  for (const auto& c : cases) {
+    const GroupedTileContext h100{c.intermediate_size, PeakBandwidth::kBelow4TBps};
+    const ExpertsPath path = choose_experts_path(contiguous(c.rows, c.experts), ExpertKernel::kAuto, -1, false, h100);
+    EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile) << c.rows << " rows";
+    EXPECT_EQ(path.grouped_tile, c.tile) << c.rows << " rows over " << c.experts << " experts, I = " << c.intermediate_size;
+  }
+}
+
 TEST(ExpertsPath, MaskedLayoutJudgesByCapacity) {
-  EXPECT_EQ(choose_experts_path(masked(16, 32), ExpertKernel::kAuto, -1, false).kernel,
+  EXPECT_EQ(choose_experts_path(masked(16, 32), ExpertKernel::kAuto, -1, false, kH200).kernel,
             ExpertKernel::kWeightStreaming);
-  EXPECT_EQ(choose_experts_path(masked(37, 8), ExpertKernel::kAuto, -1, false).kernel,
+  EXPECT_EQ(choose_experts_path(masked(37, 8), ExpertKernel::kAuto, -1, false, kH200).kernel,
             ExpertKernel::kGroupedTile);
   // A forced streaming kernel on a masked slab never takes a tile larger than the capacity needs.
-  EXPECT_EQ(choose_experts_path(masked(5, 8), ExpertKernel::kWeightStreaming, -1, false).token_tile, 8);
+  EXPECT_EQ(choose_experts_path(masked(5, 8), ExpertKernel::kWeightStreaming, -1, false, kH200).token_tile, 8);
 }
 
 TEST(ExpertsPath, BiasesAlwaysTakeWeightStreamingUnderAuto) {
-  const ExpertsPath path = choose_experts_path(contiguous(131072, 128), ExpertKernel::kAuto, -1, true);
+  const ExpertsPath path = choose_experts_path(contiguous(131072, 128), ExpertKernel::kAuto, -1, true, kH200);
   EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
   EXPECT_EQ(path.token_tile, 64);
 }
 
 TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   const ExpertRows rows = contiguous(8, 256);
-  ExpertsPath path = choose_experts_path(rows, ExpertKernel::kGroupedTile, -1, false);
+  ExpertsPath path = choose_experts_path(rows, ExpertKernel::kGroupedTile, -1, false, kH200);
   EXPECT_EQ(path.kernel, ExpertKernel::kGroupedTile);
   EXPECT_EQ(path.grouped_tile, GroupedTile::k64x256);
-  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 0, false);
+  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 0, false, kH200);
   EXPECT_EQ(path.grouped_tile, GroupedTile::k64x128);
-  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false);
+  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, kH200);
   EXPECT_EQ(path.grouped_tile, GroupedTile::k128x256);
-  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 4, false);
+  path = choose_experts_path(rows, ExpertKernel::kGroupedTile, 4, false, kH200);
   EXPECT_EQ(path.grouped_tile, GroupedTile::k64x256);
-  path = choose_experts_path(contiguous(131072, 256), ExpertKernel::kWeightStreaming, 1, false);
+  path = choose_experts_path(contiguous(131072, 256), ExpertKernel::kWeightStreaming, 1, false, kH200);
   EXPECT_EQ(path.kernel, ExpertKernel::kWeightStreaming);
   EXPECT_EQ(path.token_tile, 16);
 }
