@@ -47,15 +47,20 @@ PeakBandwidth current_peak_bandwidth() {
     const int known = cached[device].load(std::memory_order_acquire);
     if (known > 0) return static_cast<PeakBandwidth>(known - 1);
   }
+  // A heuristic input never fails a call: a device that does not report its memory clock or bus
+  // width gets the H200 rule (the one measured first), and the query's error is cleared so that
+  // no later launch check picks it up.
   int clock_khz = 0, bus_bits = 0;
-  cuda::check_cuda(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device),
-                   "cudaDeviceGetAttribute(memory clock)");
-  cuda::check_cuda(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device),
-                   "cudaDeviceGetAttribute(memory bus width)");
+  if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device) != cudaSuccess) {
+    cudaGetLastError();
+    clock_khz = bus_bits = 0;
+  }
   // Double data rate: two transfers per clock over the bus.
   const double bytes_per_second = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0);
-  const PeakBandwidth bandwidth =
-      bytes_per_second < 4e12 ? PeakBandwidth::kBelow4TBps : PeakBandwidth::k4TBpsOrMore;
+  const PeakBandwidth bandwidth = bytes_per_second > 0.0 && bytes_per_second < 4e12
+                                      ? PeakBandwidth::kBelow4TBps
+                                      : PeakBandwidth::k4TBpsOrMore;
   if (device < kMaxDevices) cached[device].store(static_cast<int>(bandwidth) + 1, std::memory_order_release);
   return bandwidth;
 }

@@ -31,7 +31,7 @@ enum class PeakBandwidth : int32_t {
   kBelow4TBps = 0,    // H100 SXM (3.35 TB/s), H100 PCIe
   k4TBpsOrMore = 1,   // H200 (4.8 TB/s)
 };
-// From the current device's memory clock and bus width.
+// From the current device's memory clock and bus width (k4TBpsOrMore when it reports neither).
 PeakBandwidth current_peak_bandwidth();
 
 // What the tile choice looks at besides the rows per expert.
