@@ -6,9 +6,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <atomic>
 
-#include "core/cuda_launch.h"
+#include "core/device_attribute.h"
 #include "fusedmoe/error.h"
 #include "gemm/sm90/grouped_gemm_bf16_tiles.h"
 
@@ -39,30 +38,16 @@ GroupedTile grouped_tile_for_rows(double mean_rows_per_expert, const GroupedTile
 }
 
 PeakBandwidth current_peak_bandwidth() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cached[kMaxDevices];  // 0: not read yet, else PeakBandwidth + 1
-  int device = 0;
-  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  if (device < kMaxDevices) {
-    const int known = cached[device].load(std::memory_order_acquire);
-    if (known > 0) return static_cast<PeakBandwidth>(known - 1);
-  }
   // A heuristic input never fails a call: a device that does not report its memory clock or bus
-  // width gets the H200 rule (the one measured first), and the query's error is cleared so that
-  // no later launch check picks it up.
-  int clock_khz = 0, bus_bits = 0;
-  if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device) != cudaSuccess) {
-    cudaGetLastError();
-    clock_khz = bus_bits = 0;
-  }
+  // width reads 0 and gets the H200 rule (the one measured first).
+  const int clock_khz = cuda::device_attribute<cudaDevAttrMemoryClockRate>(
+      "cudaDeviceGetAttribute(memory clock)", cuda::AttributeMissing::kZero);
+  const int bus_bits = cuda::device_attribute<cudaDevAttrGlobalMemoryBusWidth>(
+      "cudaDeviceGetAttribute(memory bus width)", cuda::AttributeMissing::kZero);
   // Double data rate: two transfers per clock over the bus.
   const double bytes_per_second = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0);
-  const PeakBandwidth bandwidth = bytes_per_second > 0.0 && bytes_per_second < 4e12
-                                      ? PeakBandwidth::kBelow4TBps
-                                      : PeakBandwidth::k4TBpsOrMore;
-  if (device < kMaxDevices) cached[device].store(static_cast<int>(bandwidth) + 1, std::memory_order_release);
-  return bandwidth;
+  return bytes_per_second > 0.0 && bytes_per_second < 4e12 ? PeakBandwidth::kBelow4TBps
+                                                           : PeakBandwidth::k4TBpsOrMore;
 }
 
 size_t grouped_gemm_bf16_workspace_bytes(int32_t num_groups) {

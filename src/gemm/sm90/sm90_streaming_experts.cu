@@ -37,6 +37,7 @@
 
 #include "core/check.h"
 #include "core/cuda_pdl.cuh"
+#include "core/device_attribute.h"
 #include "core/load_scalar.cuh"
 #include "gemm/sm90/activation_math.cuh"
 #include "gemm/sm90/streaming_experts.h"
@@ -568,34 +569,17 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// An attribute of the current device, read once per device.
-template <cudaDeviceAttr kAttribute>
-int device_attribute(const char* what) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cached[kMaxDevices];
-  int device = 0;
-  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  if (device < kMaxDevices) {
-    const int known = cached[device].load(std::memory_order_acquire);
-    if (known > 0) return known;
-  }
-  int value = 0;
-  cuda::check_cuda(cudaDeviceGetAttribute(&value, kAttribute, device), what);
-  if (device < kMaxDevices) cached[device].store(value, std::memory_order_release);
-  return value;
-}
-
 int multiprocessors() {
-  return device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
+  return cuda::device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
 }
 
 // CTAs of one kernel instance a multiprocessor holds at once. Shared memory is what bounds them
 // (128 threads per CTA use a small share of the register file).
 template <Epilogue kEpilogue, int kTokens, int kRowGroups>
 int64_t resident_ctas_per_multiprocessor() {
-  const int per_multiprocessor = device_attribute<cudaDevAttrMaxSharedMemoryPerMultiprocessor>(
+  const int per_multiprocessor = cuda::device_attribute<cudaDevAttrMaxSharedMemoryPerMultiprocessor>(
       "cudaDeviceGetAttribute(shared memory per multiprocessor)");
-  const int reserved = device_attribute<cudaDevAttrReservedSharedMemoryPerBlock>(
+  const int reserved = cuda::device_attribute<cudaDevAttrReservedSharedMemoryPerBlock>(
       "cudaDeviceGetAttribute(reserved shared memory per block)");
   const int per_cta =
       SharedLayout<kEpilogue, kTokens, kRowGroups>::bytes + static_cast<int>(sizeof(ActiveExpertScratch)) + reserved;
