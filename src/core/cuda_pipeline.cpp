@@ -9,8 +9,8 @@
 // (at most kStreamingMaxTopkSlots slots, weight streaming) there is no dispatch kernel: the
 // streaming GEMMs list every expert's slots from the top-k ids and store rows by slot; else
 // dispatch builds the maps only and GEMM1 reads hidden_states by index through row_to_slot
-// (weight streaming), or dispatch copies them into the permuted buffer (the grouped tile GEMM,
-// weights on the input, TokenGather::kCopy). GEMM2 writes its rows into the permuted buffer
+// (weight streaming, the 128x256 grouped tile), or dispatch copies them into the permuted buffer
+// (the other grouped tiles, weights on the input, TokenGather::kCopy). GEMM2 writes its rows into the permuted buffer
 // either way, for combine.
 #include "core/cuda_pipeline.h"
 
@@ -101,13 +101,14 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   expert_rows.max_rows = rows;
 
   const bool weight_on_input = moe.router_weight_apply == RouterWeightApply::kOnInput;
-  const bool gather_by_index =
-      plan.options.token_gather == TokenGather::kAuto && !weight_on_input &&
-      sm90::bf16_experts_gather_by_index(expert_rows, weights, plan.options.expert_kernel,
-                                         plan.options.tactic);
+  const sm90::ExpertsPath path =
+      sm90::bf16_experts_path(moe, expert_rows, weights, plan.options.expert_kernel, plan.options.tactic);
+  const bool gather_by_index = plan.options.token_gather == TokenGather::kAuto && !weight_on_input &&
+                               sm90::experts_path_reads_rows_by_index(path);
   // Decode: the weight-streaming kernels list each expert's slots from the ids themselves, so
   // there is no dispatch kernel; expert rows are stored by slot and combine reads them in order.
-  const bool rows_from_ids = gather_by_index && rows <= sm90::kStreamingMaxTopkSlots;
+  const bool rows_from_ids = gather_by_index && path.kernel == ExpertKernel::kWeightStreaming &&
+                             rows <= sm90::kStreamingMaxTopkSlots;
   if (rows_from_ids) {
     expert_rows.layout = sm90::GroupRows::kTopkIds;
     expert_rows.offsets = nullptr;

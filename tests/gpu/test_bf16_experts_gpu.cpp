@@ -575,6 +575,51 @@ TEST(Bf16ExpertsGpuTokenGather, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   }
 }
 
+// The 128x256 grouped tile's GEMM1 reads each token's hidden row by index (gather_gemm1.h);
+// TokenGather::kCopy gathers the rows first into the buffer CUTLASS's 128x256 GEMM1 reads. Same
+// tile, same wgmma instructions, same K order: the outputs must be bitwise equal, and match the
+// reference. The cases cover rows that do not fill the 128-row tile, H not a multiple of the
+// 64-wide K step (264), I = 232 (checkpoint-order w13: the product is stored and the activation
+// kernel follows), a non-gated activation, experts without rows, an EP shard (foreign ids), and
+// strided hidden_states whose extra columns are NaN.
+TEST(Bf16ExpertsGpuGatherGemm1, RowsReadByIndexEqualTheGatheredCopyBitwise) {
+  FUSEDMOE_REQUIRE_SM90();
+  constexpr int32_t kTile128x256 = static_cast<int32_t>(sm90::GroupedTile::k128x256);
+  struct GatherCase {
+    LayerCase layer;
+    int32_t ep = 1;
+    int64_t extra_columns = 0;
+  };
+  for (const GatherCase& gather_case :
+       {GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257}}, GatherCase{LayerCase{"deepseek-v3", 8, 32, 300}, 2, 64},
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 100, 264, 232}, 2, 8},
+        GatherCase{LayerCase{"nemotron-3-nano", 1, 16, 150}}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9}, 1, 8}}) {
+    const LayerCase& layer_case = gather_case.layer;
+    const std::string label = case_name(layer_case) + "_ep" + std::to_string(gather_case.ep) + "_stride+" +
+                              std::to_string(gather_case.extra_columns);
+    RandomLayer layer(bf16_spec(layer_case, gather_case.ep, gather_case.ep - 1), layer_case.tokens,
+                      testing::case_seed(label));
+    layer.generate_all_experts();
+    GpuLayer by_index(layer, layer_case.tokens, ExpertKernel::kGroupedTile, kTile128x256, TokenGather::kAuto);
+    GpuLayer copied(layer, layer_case.tokens, ExpertKernel::kGroupedTile, kTile128x256, TokenGather::kCopy);
+    if (gather_case.extra_columns > 0) {
+      by_index.use_strided_hidden(gather_case.extra_columns);
+      copied.use_strided_hidden(gather_case.extra_columns);
+    }
+    const tools::RoutedIds decisions = by_index.route();
+    const std::vector<double> indexed = by_index.fused();
+    const std::vector<double> copy = copied.fused();
+    expect_close_to_reference(indexed, tools::routed_on_cpu(layer, decisions).output,
+                              label + " 128x256 rows by index vs reference");
+    ASSERT_EQ(indexed.size(), copy.size());
+    EXPECT_EQ(std::memcmp(indexed.data(), copy.data(), indexed.size() * sizeof(double)), 0)
+        << label << ": 128x256 GEMM1 reading rows by index differs from the gathered copy";
+    const std::vector<double> again = by_index.fused();
+    EXPECT_EQ(std::memcmp(indexed.data(), again.data(), indexed.size() * sizeof(double)), 0)
+        << label << ": not bitwise reproducible run to run";
+  }
+}
+
 // Expert parallelism through the modular entry points on one GPU: the tokens of two fake ranks
 // go through a simulated all-to-all to the rank owning each expert (each owns half), which
 // dispatches them, runs moe_experts on the contiguous layout and combines its partial output;

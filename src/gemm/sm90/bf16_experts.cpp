@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/workspace_layout.h"
 #include "gemm/sm90/expert_activation.h"
+#include "gemm/sm90/gather_gemm1.h"
 #include "gemm/sm90/grouped_gemm_bf16.h"
 #include "gemm/sm90/scale_rows.h"
 #include "gemm/sm90/streaming_experts.h"
@@ -120,6 +121,38 @@ void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const v
   launch_expert_activation(activation, stream);
 }
 
+// GEMM1 reading the token rows by index (the 128x256 grouped tile path); the activation runs in
+// its epilogue unless a gated w13 kept the checkpoint order.
+void run_gather_gemm1(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
+                      void* gemm1_out, void* activation_out, Stream stream) {
+  GatherGemm1Params gemm1;
+  gemm1.rows = call.rows;
+  gemm1.x = call.x;
+  gemm1.x_row_stride = call.x_row_stride > 0 ? call.x_row_stride : moe.hidden_size;
+  gemm1.row_to_slot = call.x_slots;
+  gemm1.top_k = call.x_slots_top_k;
+  gemm1.k = moe.hidden_size;
+  gemm1.w = weights.w13.data;
+  gemm1.n = gemm1_columns(moe);
+  gemm1.activation = moe.activation;
+  gemm1.alpha = moe.activation_params.alpha;
+  gemm1.beta = moe.activation_params.beta;
+  gemm1.clamp_limit = moe.activation_params.clamp_limit;
+  const bool gated = activation_is_gated(moe.activation);
+  if (gated && !bf16_w13_blocked(moe)) {
+    gemm1.out = gemm1_out;
+    gemm1.out_columns = gemm1.n;
+    gemm1.output = GatherGemm1Output::kProduct;
+    launch_gather_gemm1(gemm1, stream);
+    run_activation_kernel(moe, call.rows, gemm1_out, activation_out, stream);
+    return;
+  }
+  gemm1.out = activation_out;
+  gemm1.out_columns = moe.intermediate_size;
+  gemm1.output = gated ? GatherGemm1Output::kGatedActivation : GatherGemm1Output::kSingleActivation;
+  launch_gather_gemm1(gemm1, stream);
+}
+
 }  // namespace
 
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
@@ -150,11 +183,20 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
   return path;
 }
 
-bool bf16_experts_gather_by_index(const ExpertRows& rows, const ExpertWeights& weights,
-                                  ExpertKernel requested, int32_t tactic) {
-  // The kernel family does not depend on the tile context.
-  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights), GroupedTileContext{}).kernel ==
-         ExpertKernel::kWeightStreaming;
+bool experts_path_reads_rows_by_index(const ExpertsPath& path) {
+  return path.kernel == ExpertKernel::kWeightStreaming || path.grouped_tile == GroupedTile::k128x256;
+}
+
+GroupedTileContext current_tile_context(const MoeConfig& moe) {
+  GroupedTileContext context;
+  context.intermediate_size = moe.intermediate_size;
+  context.bandwidth = current_peak_bandwidth();
+  return context;
+}
+
+ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,
+                              ExpertKernel requested, int32_t tactic) {
+  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights), current_tile_context(moe));
 }
 
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe) {
@@ -211,20 +253,16 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   void* gemm_workspace = base + layout.gemm_workspace;
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
-  GroupedTileContext tile_context;
-  tile_context.intermediate_size = moe.intermediate_size;
-  tile_context.bandwidth = current_peak_bandwidth();
-  const ExpertsPath path =
-      choose_experts_path(call.rows, call.kernel, call.tactic, has_expert_biases(weights), tile_context);
+  const ExpertsPath path = bf16_experts_path(moe, call.rows, weights, call.kernel, call.tactic);
   if (call.rows.layout == GroupRows::kTopkIds && path.kernel != ExpertKernel::kWeightStreaming) {
     throw Error(ErrorKind::kInternal,
                 "fusedmoe: expert rows listed from top-k ids reached the grouped tile GEMM, which "
                 "needs dispatched rows (only weight streaming lists them)");
   }
-  if (call.x_slots != nullptr && path.kernel != ExpertKernel::kWeightStreaming) {
+  if (call.x_slots != nullptr && !experts_path_reads_rows_by_index(path)) {
     throw Error(ErrorKind::kInternal,
-                "fusedmoe: rows read by index (x_slots) on the grouped tile GEMM, which needs them "
-                "gathered (ask bf16_experts_gather_by_index first)");
+                "fusedmoe: rows read by index (x_slots) on a grouped tile GEMM1 that needs them "
+                "gathered (ask experts_path_reads_rows_by_index first)");
   }
   if (path.kernel == ExpertKernel::kWeightStreaming) {
     run_streaming(moe, weights, call, path.token_tile, activation_out, stream);
@@ -232,7 +270,9 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   }
 
   const bool gated = activation_is_gated(moe.activation);
-  if (grouped_tile_fuses_activation(path.grouped_tile, hidden, gated, bf16_w13_blocked(moe))) {
+  if (call.x_slots != nullptr) {
+    run_gather_gemm1(moe, weights, call, gemm1_out, activation_out, stream);
+  } else if (grouped_tile_fuses_activation(path.grouped_tile, hidden, gated, bf16_w13_blocked(moe))) {
     // GEMM1 writes the activation from its epilogue: no [rows, 2I] round trip.
     GroupedGemmProblem gemm1 =
         grouped_problem(call.rows, path.grouped_tile, n1, hidden, call.x, weights.w13.data, activation_out);

@@ -1,8 +1,9 @@
 // BF16 expert compute on sm_90a, one of two kernel families per call (ExpertKernel):
 //   weight streaming (decode): GEMM1 with the activation in its epilogue -> GEMM2 with the row
 //     weight in its epilogue (streaming_experts.h);
-//   grouped tile (prefill): GEMM1 (CUTLASS grouped) -> activation kernel -> GEMM2 (grouped) ->
-//     row weights.
+//   grouped tile (prefill): GEMM1 (CUTLASS grouped, or gather_gemm1.h reading the token rows by
+//     index on the 128x256 tile) -> activation kernel where GEMM1's epilogue did not apply it ->
+//     GEMM2 (grouped) -> row weights.
 // Rows come grouped by local expert (contiguous with offsets, or masked slabs with counts) and
 // are never copied here; weight streaming can also read them by index from the token rows
 // (Bf16ExpertsCall::x_slots), so the caller need not gather them at all.
@@ -25,7 +26,7 @@ struct Bf16ExpertsCall {
   ExpertRows rows;          // which rows of x / out hold tokens, per local expert
   const void* x = nullptr;  // bf16 [rows.max_rows, H], row stride H; or token rows, with x_slots
   void* out = nullptr;      // bf16 [rows.max_rows, H], row stride H
-  // Optional gather by index (only where bf16_experts_gather_by_index says so): buffer row r
+  // Optional gather by index (only where experts_path_reads_rows_by_index says so): buffer row r
   // reads row x_slots[r] / x_slots_top_k of x (dispatch's row_to_slot), row stride x_row_stride.
   const int32_t* x_slots = nullptr;
   int32_t x_slots_top_k = 1;
@@ -48,10 +49,14 @@ struct ExpertsPath {
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
                                 bool biases, const GroupedTileContext& tile_context);
 
-// Whether the kernel family run_bf16_experts picks for these rows reads x by index (x_slots):
-// weight streaming does; the grouped tile GEMM's TMA loads need the rows gathered first.
-bool bf16_experts_gather_by_index(const ExpertRows& rows, const ExpertWeights& weights,
-                                  ExpertKernel requested, int32_t tactic);
+// Whether a path's GEMM1 reads x by index (x_slots): weight streaming does, and so does the
+// 128x256 grouped tile (gather_gemm1.h); the other grouped tiles' TMA loads need the rows gathered
+// first.
+bool experts_path_reads_rows_by_index(const ExpertsPath& path);
+
+// The path run_bf16_experts takes for these rows on the current device.
+ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,
+                              ExpertKernel requested, int32_t tactic);
 
 // Why this configuration has no BF16 GPU path (empty when it has one).
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe);
