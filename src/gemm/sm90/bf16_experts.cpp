@@ -2,6 +2,7 @@
 #include "gemm/sm90/bf16_experts.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "core/check.h"
@@ -124,8 +125,9 @@ void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const v
 // GEMM1 reading the token rows by index (the 128x256 grouped tile path); the activation runs in
 // its epilogue unless a gated w13 kept the checkpoint order.
 void run_gather_gemm1(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
-                      void* gemm1_out, void* activation_out, Stream stream) {
+                      GroupedTile tile, void* gemm1_out, void* activation_out, Stream stream) {
   GatherGemm1Params gemm1;
+  gemm1.tile_rows = tile == GroupedTile::k64x256 ? 64 : 128;
   gemm1.rows = call.rows;
   gemm1.x = call.x;
   gemm1.x_row_stride = call.x_row_stride > 0 ? call.x_row_stride : moe.hidden_size;
@@ -184,7 +186,9 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
 }
 
 bool experts_path_reads_rows_by_index(const ExpertsPath& path) {
-  return path.kernel == ExpertKernel::kWeightStreaming || path.grouped_tile == GroupedTile::k128x256;
+  static const bool gather_64 = std::getenv("FUSEDMOE_GATHER_TILE64") != nullptr;  // A/B only, temporary
+  return path.kernel == ExpertKernel::kWeightStreaming || path.grouped_tile == GroupedTile::k128x256 ||
+         (gather_64 && path.grouped_tile == GroupedTile::k64x256);
 }
 
 GroupedTileContext current_tile_context(const MoeConfig& moe) {
@@ -271,7 +275,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
 
   const bool gated = activation_is_gated(moe.activation);
   if (call.x_slots != nullptr) {
-    run_gather_gemm1(moe, weights, call, gemm1_out, activation_out, stream);
+    run_gather_gemm1(moe, weights, call, path.grouped_tile, gemm1_out, activation_out, stream);
   } else if (grouped_tile_fuses_activation(path.grouped_tile, hidden, gated, bf16_w13_blocked(moe))) {
     // GEMM1 writes the activation from its epilogue: no [rows, 2I] round trip.
     GroupedGemmProblem gemm1 =

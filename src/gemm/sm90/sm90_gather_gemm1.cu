@@ -25,6 +25,7 @@
 // (x_row_stride % 8 == 0); kGatedActivation needs a kBlocked w13 (n % 256 == 0).
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -46,42 +47,50 @@ namespace {
 using namespace cute;
 using Element = cutlass::bfloat16_t;
 
-constexpr int kTileRows = 128;
 constexpr int kTileColumns = 256;
 constexpr int kTileK = 64;  // one 128-byte swizzle row of bf16
-constexpr int kStages = 4;
-constexpr int kConsumerGroups = kTileRows / 64;
 constexpr int kGroupThreads = 128;
-constexpr int kThreads = kGroupThreads * (1 + kConsumerGroups);
-constexpr int kChunksPerRow = kTileK / 8;                    // 16-byte cp.async chunks
+constexpr int kChunksPerRow = kTileK / 8;  // 16-byte cp.async chunks
 constexpr int kRowsPerInstruction = kGroupThreads / kChunksPerRow;
-constexpr int kConsumerWarps = kConsumerGroups * 4;
 constexpr uint32_t kWeightStageBytes = kTileColumns * kTileK * sizeof(Element);
 constexpr uint32_t kProducerBarrier = 1;  // named barrier of the producer warpgroup
+constexpr size_t kSharedAlignment = 1024;
+constexpr int kProducerRegisters = 56;  // addresses of the gathered rows, barriers, the loop state
 
 using TileShapeB = Shape<Int<kTileColumns>, Int<kTileK>>;
-using SmemLayoutA =
-    decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<Int<kTileRows>, Int<kTileK>, Int<kStages>>{}));
 using SmemLayoutBStage = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, TileShapeB{}));
-using SmemLayoutB =
-    decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<Int<kTileColumns>, Int<kTileK>, Int<kStages>>{}));
-using TiledMma = decltype(make_tiled_mma(SM90_64x256x16_F32BF16BF16_SS<GMMA::Major::K, GMMA::Major::K>{},
-                                         Layout<Shape<Int<kConsumerGroups>, _1, _1>>{}));
 
-struct SharedStorage {
-  alignas(1024) Element a[cosize_v<SmemLayoutA>];
-  alignas(1024) Element b[cosize_v<SmemLayoutB>];
-  alignas(8) uint64_t full[kStages];
-  uint64_t empty[kStages];
-  int64_t row_offsets[kTileRows];  // the current tile's token rows (elements into x), -1: zeros
-  // Followed by int32 tiles_before[num_experts + 1] (dynamic).
+// A tile of kTileRows token rows: one consumer warpgroup per 64 rows.
+template <int kTileRows>
+struct GatherTile {
+  static constexpr int kConsumerGroups = kTileRows / 64;
+  static constexpr int kThreads = kGroupThreads * (1 + kConsumerGroups);
+  static constexpr int kConsumerWarps = kConsumerGroups * 4;
+  static constexpr int kStages = kTileRows == 64 ? 5 : 4;  // what fits 227 KB of shared memory
+  // Registers per thread after the producer gives its surplus to the consumers (setmaxnreg): the
+  // 65536 of an SM, less the producer's, shared by the consumer warpgroups.
+  static constexpr int kConsumerRegisters =
+      std::min(232, (65536 / kGroupThreads - kProducerRegisters) / kConsumerGroups / 8 * 8);
+  using SmemLayoutA = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                             Shape<Int<kTileRows>, Int<kTileK>, Int<kStages>>{}));
+  using SmemLayoutB = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                             Shape<Int<kTileColumns>, Int<kTileK>, Int<kStages>>{}));
+  using TiledMma = decltype(make_tiled_mma(SM90_64x256x16_F32BF16BF16_SS<GMMA::Major::K, GMMA::Major::K>{},
+                                           Layout<Shape<Int<kConsumerGroups>, _1, _1>>{}));
+
+  struct SharedStorage {
+    alignas(1024) Element a[cosize_v<SmemLayoutA>];
+    alignas(1024) Element b[cosize_v<SmemLayoutB>];
+    alignas(8) uint64_t full[kStages];
+    uint64_t empty[kStages];
+    int64_t row_offsets[kTileRows];  // the current tile's token rows (elements into x), -1: zeros
+    // Followed by int32 tiles_before[num_experts + 1] (dynamic).
+  };
+
+  static size_t shared_bytes(int32_t num_experts) {
+    return sizeof(SharedStorage) + kSharedAlignment + (static_cast<size_t>(num_experts) + 1) * sizeof(int32_t);
+  }
 };
-
-constexpr size_t kSharedAlignment = 1024;
-
-size_t shared_bytes(int32_t num_experts) {
-  return sizeof(SharedStorage) + kSharedAlignment + (static_cast<size_t>(num_experts) + 1) * sizeof(int32_t);
-}
 
 // The weights [experts][n][k] as the TMA's (n, k, expert) tensor.
 auto make_weight_tma(const GatherGemm1Params& params) {
@@ -135,9 +144,15 @@ __device__ __forceinline__ void store_pair(__nv_bfloat16* address, float first, 
   *reinterpret_cast<__nv_bfloat162*>(address) = __floats2bfloat162_rn(first, second);
 }
 
-template <class WeightTma>
-__global__ void __launch_bounds__(kThreads, 1)
+template <int kTileRows, class WeightTma>
+__global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
     gather_gemm1_kernel(const __grid_constant__ WeightTma weight_tma, const GatherGemm1Params params) {
+  using Tile = GatherTile<kTileRows>;
+  using SharedStorage = typename Tile::SharedStorage;
+  using SmemLayoutA = typename Tile::SmemLayoutA;
+  using SmemLayoutB = typename Tile::SmemLayoutB;
+  using TiledMma = typename Tile::TiledMma;
+  constexpr int kStages = Tile::kStages;
   extern __shared__ char shared_raw[];
   const uintptr_t aligned = (reinterpret_cast<uintptr_t>(shared_raw) + kSharedAlignment - 1) & ~(kSharedAlignment - 1);
   SharedStorage& storage = *reinterpret_cast<SharedStorage*>(aligned);
@@ -153,7 +168,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     for (int stage = 0; stage < kStages; ++stage) {
       cutlass::arch::ClusterBarrier::init(&storage.full[stage], kGroupThreads + 1);
-      cutlass::arch::ClusterBarrier::init(&storage.empty[stage], kConsumerWarps);
+      cutlass::arch::ClusterBarrier::init(&storage.empty[stage], Tile::kConsumerWarps);
     }
     cutlass::arch::fence_barrier_init();
   }
@@ -186,7 +201,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x < kGroupThreads) {
     // Producer warpgroup.
-    cutlass::arch::warpgroup_reg_dealloc<40>();
+    cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
     const int thread = threadIdx.x;
     const int chunk = thread % kChunksPerRow;
     const int first_tile_row = thread / kChunksPerRow;
@@ -199,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const TileCoord coord = tile_coord(tiles_before, rows, n_tiles, tile);
       // Every producer thread has issued the previous tile's loads before its row list changes.
       cutlass::arch::NamedBarrier::arrive_and_wait(kGroupThreads, kProducerBarrier);
-      {
+      if (thread < kTileRows) {
         const int row = coord.m_tile * kTileRows + thread;
         int64_t offset = -1;
         if (row < coord.rows) {
@@ -250,7 +265,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // Consumer warpgroups.
-  cutlass::arch::warpgroup_reg_alloc<232>();
+  cutlass::arch::warpgroup_reg_alloc<Tile::kConsumerRegisters>();
   const int consumer_thread = threadIdx.x - kGroupThreads;
   const int group = __shfl_sync(0xffffffffu, consumer_thread / kGroupThreads, 0);
   TiledMma tiled_mma;
@@ -333,6 +348,19 @@ void check_internal(bool condition, const std::string& what) {
   if (!condition) throw Error(ErrorKind::kInternal, "fusedmoe: gather GEMM1 called with " + what);
 }
 
+template <int kTileRows>
+void launch_tile(const GatherGemm1Params& params, cudaStream_t stream) {
+  const auto weight_tma = make_weight_tma(params);
+  const auto kernel = gather_gemm1_kernel<kTileRows, std::remove_const_t<decltype(weight_tma)>>;
+  const size_t bytes = GatherTile<kTileRows>::shared_bytes(params.rows.num_experts);
+  cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
+                   "cudaFuncSetAttribute(gather GEMM1 shared memory)");
+  const int multiprocessors =
+      cuda::device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
+  cuda::launch_kernel("gather GEMM1", kernel, dim3(static_cast<unsigned>(multiprocessors)),
+                      dim3(GatherTile<kTileRows>::kThreads), bytes, stream, weight_tma, params);
+}
+
 }  // namespace
 
 void launch_gather_gemm1(const GatherGemm1Params& params, cudaStream_t stream) {
@@ -347,17 +375,11 @@ void launch_gather_gemm1(const GatherGemm1Params& params, cudaStream_t stream) {
                  "a gated activation epilogue on n = " + std::to_string(params.n) + " (kBlocked w13 expected)");
   check_internal(params.output == GatherGemm1Output::kGatedActivation || params.out_columns == params.n,
                  "out_columns = " + std::to_string(params.out_columns) + " for n = " + std::to_string(params.n));
+  check_internal(params.tile_rows == 64 || params.tile_rows == 128,
+                 "tile_rows = " + std::to_string(params.tile_rows) + " (64 or 128 expected)");
   if (params.rows.num_experts == 0 || params.rows.max_rows == 0) return;
-
-  const auto weight_tma = make_weight_tma(params);
-  const auto kernel = gather_gemm1_kernel<std::remove_const_t<decltype(weight_tma)>>;
-  const size_t bytes = shared_bytes(params.rows.num_experts);
-  cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-                   "cudaFuncSetAttribute(gather GEMM1 shared memory)");
-  const int multiprocessors =
-      cuda::device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
-  cuda::launch_kernel("gather GEMM1", kernel, dim3(static_cast<unsigned>(multiprocessors)), dim3(kThreads), bytes,
-                      stream, weight_tma, params);
+  if (params.tile_rows == 64) return launch_tile<64>(params, stream);
+  launch_tile<128>(params, stream);
 }
 
 }  // namespace fusedmoe::sm90
