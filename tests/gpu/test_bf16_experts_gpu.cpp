@@ -537,87 +537,69 @@ TEST(Bf16ExpertsGpuFamilies, StreamingAndGroupedTileAgreeAtPrefillSizes) {
   }
 }
 
-// Weight streaming reads each token's hidden row by index through the dispatch maps
-// (TokenGather::kAuto); TokenGather::kCopy gathers the rows into the permuted buffer first. Same
-// loads, same arithmetic: the outputs must be bitwise equal, and match the reference, on packed
-// and strided hidden_states, several token tiles per expert, and an EP shard (foreign ids).
+// A layer (an EP shard of it, hidden_states strided by extra_columns NaN columns when > 0) whose
+// token rows an expert kernel reads by index (TokenGather::kAuto) or from dispatch's gathered copy
+// (TokenGather::kCopy).
+struct GatherCase {
+  LayerCase layer;
+  int32_t ep = 1;
+  int64_t extra_columns = 0;
+};
+
+// The rows read by index must give bitwise the gathered copy's output (same loads, same
+// arithmetic), match the reference, and repeat bitwise run to run.
+void expect_rows_by_index_equal_the_copy(const GatherCase& gather_case, ExpertKernel kernel, int32_t tactic) {
+  const LayerCase& layer_case = gather_case.layer;
+  const std::string label = case_name(layer_case) + "_ep" + std::to_string(gather_case.ep) + "_stride+" +
+                            std::to_string(gather_case.extra_columns) + " " + kernel_label(kernel) + " tactic " +
+                            std::to_string(tactic);
+  RandomLayer layer(bf16_spec(layer_case, gather_case.ep, gather_case.ep - 1), layer_case.tokens,
+                    testing::case_seed(label));
+  layer.generate_all_experts();
+  GpuLayer by_index(layer, layer_case.tokens, kernel, tactic, TokenGather::kAuto);
+  GpuLayer copied(layer, layer_case.tokens, kernel, tactic, TokenGather::kCopy);
+  if (gather_case.extra_columns > 0) {
+    by_index.use_strided_hidden(gather_case.extra_columns);
+    copied.use_strided_hidden(gather_case.extra_columns);
+  }
+  const tools::RoutedIds decisions = by_index.route();
+  const std::vector<double> indexed = by_index.fused();
+  const std::vector<double> copy = copied.fused();
+  expect_close_to_reference(indexed, tools::routed_on_cpu(layer, decisions).output,
+                            label + " rows by index vs reference");
+  ASSERT_EQ(indexed.size(), copy.size());
+  EXPECT_EQ(std::memcmp(indexed.data(), copy.data(), indexed.size() * sizeof(double)), 0)
+      << label << ": rows read by index differ from the gathered copy";
+  const std::vector<double> again = by_index.fused();
+  EXPECT_EQ(std::memcmp(indexed.data(), again.data(), indexed.size() * sizeof(double)), 0)
+      << label << ": not bitwise reproducible run to run";
+}
+
+// Weight streaming: packed and strided hidden_states, several token tiles per expert, an EP
+// shard (foreign ids).
 TEST(Bf16ExpertsGpuTokenGather, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   FUSEDMOE_REQUIRE_SM90();
-  struct GatherCase {
-    LayerCase layer;
-    int32_t ep = 1;
-    int64_t extra_columns = 0;
-  };
   for (const GatherCase& gather_case :
        {GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 1}}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257}, 1, 64},
         GatherCase{LayerCase{"deepseek-v3", 8, 32, 37}, 2}, GatherCase{LayerCase{"mixtral-8x7b", 4, 0, 9}, 1, 8},
         GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 19, 2880, 232}, 2, 8}}) {
-    const LayerCase& layer_case = gather_case.layer;
-    const std::string label = case_name(layer_case) + "_ep" + std::to_string(gather_case.ep) + "_stride+" +
-                              std::to_string(gather_case.extra_columns);
-    RandomLayer layer(bf16_spec(layer_case, gather_case.ep, gather_case.ep - 1), layer_case.tokens,
-                      testing::case_seed(label));
-    layer.generate_all_experts();
-    GpuLayer by_index(layer, layer_case.tokens, ExpertKernel::kWeightStreaming, -1, TokenGather::kAuto);
-    GpuLayer copied(layer, layer_case.tokens, ExpertKernel::kWeightStreaming, -1, TokenGather::kCopy);
-    if (gather_case.extra_columns > 0) {
-      by_index.use_strided_hidden(gather_case.extra_columns);
-      copied.use_strided_hidden(gather_case.extra_columns);
-    }
-    const tools::RoutedIds decisions = by_index.route();
-    const std::vector<double> indexed = by_index.fused();
-    const std::vector<double> copy = copied.fused();
-    expect_close_to_reference(indexed, tools::routed_on_cpu(layer, decisions).output,
-                              label + " rows by index vs reference");
-    ASSERT_EQ(indexed.size(), copy.size());
-    EXPECT_EQ(std::memcmp(indexed.data(), copy.data(), indexed.size() * sizeof(double)), 0)
-        << label << ": rows read by index differ from the gathered copy";
+    expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kWeightStreaming, -1);
   }
 }
 
-// The 128x256 grouped tile's GEMM1 reads each token's hidden row by index (gather_gemm1.h);
-// TokenGather::kCopy gathers the rows first into the buffer CUTLASS's 128x256 GEMM1 reads. Same
-// tile, same wgmma instructions, same K order: the outputs must be bitwise equal, and match the
-// reference. The cases cover rows that do not fill the 128-row tile, H not a multiple of the
-// 64-wide K step (264), I = 232 (checkpoint-order w13: the product is stored and the activation
-// kernel follows), a non-gated activation, experts without rows, an EP shard (foreign ids), and
-// strided hidden_states whose extra columns are NaN.
+// The 128x256 grouped tile's GEMM1 (gather_gemm1.h) against CUTLASS's 128x256 GEMM1 on the copy:
+// same tile, same wgmma instructions, same K order. The cases cover rows that do not fill the
+// 128-row tile, H not a multiple of the 64-wide K step (264), I = 232 (checkpoint-order w13: the
+// product is stored and the activation kernel follows), a non-gated activation whose n is not a
+// multiple of 256 (Nemotron, I = 1856), experts without rows, an EP shard, strided hidden_states.
 TEST(Bf16ExpertsGpuGatherGemm1, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   FUSEDMOE_REQUIRE_SM90();
-  constexpr int32_t kTile128x256 = static_cast<int32_t>(sm90::GroupedTile::k128x256);
-  struct GatherCase {
-    LayerCase layer;
-    int32_t ep = 1;
-    int64_t extra_columns = 0;
-  };
   for (const GatherCase& gather_case :
        {GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257}}, GatherCase{LayerCase{"deepseek-v3", 8, 32, 300}, 2, 64},
         GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 100, 264, 232}, 2, 8},
         GatherCase{LayerCase{"nemotron-3-nano", 1, 16, 150}}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9}, 1, 8}}) {
-    const LayerCase& layer_case = gather_case.layer;
-    const std::string label = case_name(layer_case) + "_ep" + std::to_string(gather_case.ep) + "_stride+" +
-                              std::to_string(gather_case.extra_columns);
-    RandomLayer layer(bf16_spec(layer_case, gather_case.ep, gather_case.ep - 1), layer_case.tokens,
-                      testing::case_seed(label));
-    layer.generate_all_experts();
-    for (const int32_t tactic : {kTile128x256, static_cast<int32_t>(sm90::GroupedTile::k64x256)}) {
-    GpuLayer by_index(layer, layer_case.tokens, ExpertKernel::kGroupedTile, tactic, TokenGather::kAuto);
-    GpuLayer copied(layer, layer_case.tokens, ExpertKernel::kGroupedTile, tactic, TokenGather::kCopy);
-    if (gather_case.extra_columns > 0) {
-      by_index.use_strided_hidden(gather_case.extra_columns);
-      copied.use_strided_hidden(gather_case.extra_columns);
-    }
-    const tools::RoutedIds decisions = by_index.route();
-    const std::vector<double> indexed = by_index.fused();
-    const std::vector<double> copy = copied.fused();
-    expect_close_to_reference(indexed, tools::routed_on_cpu(layer, decisions).output,
-                              label + " 128x256 rows by index vs reference");
-    ASSERT_EQ(indexed.size(), copy.size());
-    EXPECT_EQ(std::memcmp(indexed.data(), copy.data(), indexed.size() * sizeof(double)), 0)
-        << label << ": 128x256 GEMM1 reading rows by index differs from the gathered copy";
-    const std::vector<double> again = by_index.fused();
-    EXPECT_EQ(std::memcmp(indexed.data(), again.data(), indexed.size() * sizeof(double)), 0)
-        << label << ": not bitwise reproducible run to run";
+    for (const sm90::GroupedTile tile : {sm90::GroupedTile::k128x256, sm90::GroupedTile::k64x256}) {
+      expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kGroupedTile, static_cast<int32_t>(tile));
     }
   }
 }

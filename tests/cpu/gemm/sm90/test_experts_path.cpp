@@ -113,6 +113,19 @@ TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   EXPECT_EQ(path.token_tile, 16);
 }
 
+TEST(ExpertsPath, WeightStreamingAndThe128x256TileReadTokenRowsByIndex) {
+  const ExpertRows rows = contiguous(4096, 32);
+  EXPECT_TRUE(experts_path_reads_rows_by_index(
+      choose_experts_path(rows, ExpertKernel::kWeightStreaming, -1, false, kH200)));
+  EXPECT_TRUE(experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, kH200)));
+  // The other tiles' GEMM1 is CUTLASS's, whose TMA loads need the rows gathered first.
+  for (const int32_t tactic : {0, 1, 2, 4}) {
+    EXPECT_FALSE(
+        experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, kH200)))
+        << "tactic " << tactic;
+  }
+}
+
 TEST(GroupedTile, ActivationRunsInTheEpilogueOfThe64x256TileWhenGateAndUpShareIt) {
   const int64_t long_k = 7168;  // DeepSeek-V3's hidden size
   EXPECT_TRUE(grouped_tile_fuses_activation(GroupedTile::k64x256, long_k, /*gated=*/true, /*blocked_w13=*/true));
