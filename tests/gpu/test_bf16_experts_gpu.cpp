@@ -587,20 +587,22 @@ TEST(Bf16ExpertsGpuTokenGather, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   }
 }
 
-// The 128x256 grouped tile's GEMM1 (gather_gemm1.h) against CUTLASS's 128x256 GEMM1 on the copy:
-// same tile, same wgmma instructions, same K order. The cases cover rows that do not fill the
-// 128-row tile, H not a multiple of the 64-wide K step (264), I = 232 (checkpoint-order w13: the
-// product is stored and the activation kernel follows), a non-gated activation whose n is not a
-// multiple of 256 (Nemotron, I = 1856), experts without rows, an EP shard, strided hidden_states.
+// The 128x256 grouped tile with narrow experts (I <= 256) reads the token rows by index
+// (gather_gemm1.h); TokenGather::kCopy runs CUTLASS's 128x256 GEMM1 on the gathered copy: same
+// tile, same wgmma instructions, same K order. The cases cover the DeepSeek-V3 TP8 shard (blocked
+// w13: activation in the epilogue) as an EP shard with strided hidden_states, rows that do not fill
+// the 128-row tile, H not a multiple of the 64-wide K step (264), I = 232 (checkpoint-order w13:
+// the product is stored and the activation kernel follows), a non-gated activation whose n is not
+// a multiple of 256 (I = 248), and experts without rows.
 TEST(Bf16ExpertsGpuGatherGemm1, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   FUSEDMOE_REQUIRE_SM90();
   for (const GatherCase& gather_case :
-       {GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257}}, GatherCase{LayerCase{"deepseek-v3", 8, 32, 300}, 2, 64},
+       {GatherCase{LayerCase{"deepseek-v3", 8, 32, 300}, 2, 64}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257, 0, 128}},
         GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 100, 264, 232}, 2, 8},
-        GatherCase{LayerCase{"nemotron-3-nano", 1, 16, 150}}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9}, 1, 8}}) {
-    for (const sm90::GroupedTile tile : {sm90::GroupedTile::k128x256, sm90::GroupedTile::k64x256}) {
-      expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kGroupedTile, static_cast<int32_t>(tile));
-    }
+        GatherCase{LayerCase{"nemotron-3-nano", 1, 16, 150, 0, 248}},
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9, 0, 256}, 1, 8}}) {
+    expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kGroupedTile,
+                                        static_cast<int32_t>(sm90::GroupedTile::k128x256));
   }
 }
 

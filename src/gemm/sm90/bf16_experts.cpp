@@ -2,7 +2,6 @@
 #include "gemm/sm90/bf16_experts.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "core/check.h"
@@ -122,12 +121,11 @@ void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const v
   launch_expert_activation(activation, stream);
 }
 
-// GEMM1 reading the token rows by index (the 128x256 grouped tile path); the activation runs in
-// its epilogue unless a gated w13 kept the checkpoint order.
+// GEMM1 reading the token rows by index (ExpertsPath::gemm1_reads_rows_by_index); the activation
+// runs in its epilogue unless a gated w13 kept the checkpoint order.
 void run_gather_gemm1(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
-                      GroupedTile tile, void* gemm1_out, void* activation_out, Stream stream) {
+                      void* gemm1_out, void* activation_out, Stream stream) {
   GatherGemm1Params gemm1;
-  gemm1.tile_rows = tile == GroupedTile::k64x256 ? 64 : 128;
   gemm1.rows = call.rows;
   gemm1.x = call.x;
   gemm1.x_row_stride = call.x_row_stride > 0 ? call.x_row_stride : moe.hidden_size;
@@ -181,14 +179,18 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
                                   : streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
   } else {
     path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean, tile_context);
+    // Reading the rows by index saves dispatch's copy (M * top_k * H * 2 bytes written, then read)
+    // but feeds the wgmma slower than CUTLASS's TMA loads (A/B on an H100, docs/PERF.md): it wins
+    // where GEMM1 is memory-bound, on narrow experts (DeepSeek-V3 TP8 M = 2048 / 4096: -9 / -12 %),
+    // and loses where it is not (Qwen3-30B-A3B M = 2048 +3 %, Mixtral +31 %, DeepSeek-V3 +20 %).
+    path.gemm1_reads_rows_by_index = path.grouped_tile == GroupedTile::k128x256 &&
+                                     tile_context.intermediate_size <= kNarrowIntermediate;
   }
   return path;
 }
 
 bool experts_path_reads_rows_by_index(const ExpertsPath& path) {
-  static const bool gather_64 = std::getenv("FUSEDMOE_GATHER_TILE64") != nullptr;  // A/B only, temporary
-  return path.kernel == ExpertKernel::kWeightStreaming || path.grouped_tile == GroupedTile::k128x256 ||
-         (gather_64 && path.grouped_tile == GroupedTile::k64x256);
+  return path.kernel == ExpertKernel::kWeightStreaming || path.gemm1_reads_rows_by_index;
 }
 
 GroupedTileContext current_tile_context(const MoeConfig& moe) {
@@ -275,7 +277,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
 
   const bool gated = activation_is_gated(moe.activation);
   if (call.x_slots != nullptr) {
-    run_gather_gemm1(moe, weights, call, path.grouped_tile, gemm1_out, activation_out, stream);
+    run_gather_gemm1(moe, weights, call, gemm1_out, activation_out, stream);
   } else if (grouped_tile_fuses_activation(path.grouped_tile, hidden, gated, bf16_w13_blocked(moe))) {
     // GEMM1 writes the activation from its epilogue: no [rows, 2I] round trip.
     GroupedGemmProblem gemm1 =

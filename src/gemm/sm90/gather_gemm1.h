@@ -36,7 +36,6 @@ struct GatherGemm1Params {
   void* out = nullptr;               // bf16 [rows.max_rows, out_columns]
   int64_t out_columns = 0;           // n, or I for kGatedActivation
   GatherGemm1Output output = GatherGemm1Output::kProduct;
-  int32_t tile_rows = 128;           // token rows per tile: 128 (two consumer warpgroups) or 64
   Activation activation = Activation::kSwiGLU;
   float alpha = 1.702f, beta = 1.0f, clamp_limit = 0.0f;
 };

@@ -29,7 +29,6 @@ GroupedTile grouped_tile_for_rows(double mean_rows_per_expert, const GroupedTile
   if (context.bandwidth == PeakBandwidth::k4TBpsOrMore) {
     return mean_rows_per_expert <= 384.0 ? GroupedTile::k64x256 : GroupedTile::k128x256;
   }
-  constexpr int64_t kNarrowIntermediate = 256;
   if (mean_rows_per_expert >= 256.0) return GroupedTile::k128x256;
   if (context.intermediate_size <= kNarrowIntermediate && mean_rows_per_expert >= 64.0) {
     return GroupedTile::k128x256;

@@ -34,6 +34,10 @@ enum class PeakBandwidth : int32_t {
 // From the current device's memory clock and bus width (k4TBpsOrMore when it reports neither).
 PeakBandwidth current_peak_bandwidth();
 
+// Experts this narrow (the local shard's I) are memory-bound in both GEMMs at every batch: the
+// DeepSeek-V3 TP8 shard (I = 256).
+constexpr int64_t kNarrowIntermediate = 256;
+
 // What the tile choice looks at besides the rows per expert.
 struct GroupedTileContext {
   int64_t intermediate_size = 0;  // I of the local shard: GEMM2's reduction length

@@ -60,7 +60,9 @@ constexpr int kProducerRegisters = 56;  // addresses of the gathered rows, barri
 using TileShapeB = Shape<Int<kTileColumns>, Int<kTileK>>;
 using SmemLayoutBStage = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, TileShapeB{}));
 
-// A tile of kTileRows token rows: one consumer warpgroup per 64 rows.
+// A tile of kTileRows token rows: one consumer warpgroup per 64 rows. 128 rows are what runs (64
+// rows, one consumer warpgroup and no overlap of its epilogue, would be the next variant to time).
+constexpr int kGatherTileRows = 128;
 template <int kTileRows>
 struct GatherTile {
   static constexpr int kConsumerGroups = kTileRows / 64;
@@ -375,11 +377,8 @@ void launch_gather_gemm1(const GatherGemm1Params& params, cudaStream_t stream) {
                  "a gated activation epilogue on n = " + std::to_string(params.n) + " (kBlocked w13 expected)");
   check_internal(params.output == GatherGemm1Output::kGatedActivation || params.out_columns == params.n,
                  "out_columns = " + std::to_string(params.out_columns) + " for n = " + std::to_string(params.n));
-  check_internal(params.tile_rows == 64 || params.tile_rows == 128,
-                 "tile_rows = " + std::to_string(params.tile_rows) + " (64 or 128 expected)");
   if (params.rows.num_experts == 0 || params.rows.max_rows == 0) return;
-  if (params.tile_rows == 64) return launch_tile<64>(params, stream);
-  launch_tile<128>(params, stream);
+  launch_tile<kGatherTileRows>(params, stream);
 }
 
 }  // namespace fusedmoe::sm90

@@ -113,15 +113,23 @@ TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   EXPECT_EQ(path.token_tile, 16);
 }
 
-TEST(ExpertsPath, WeightStreamingAndThe128x256TileReadTokenRowsByIndex) {
-  const ExpertRows rows = contiguous(4096, 32);
+TEST(ExpertsPath, StreamingAndThe128x256TileOfNarrowExpertsReadTokenRowsByIndex) {
+  const ExpertRows rows = contiguous(32768, 256);
   EXPECT_TRUE(experts_path_reads_rows_by_index(
       choose_experts_path(rows, ExpertKernel::kWeightStreaming, -1, false, kH200)));
-  EXPECT_TRUE(experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, kH200)));
+  // DeepSeek-V3 TP8 (I = 256) at M = 4096 on an H100: 128 rows per expert take the 128x256 tile,
+  // whose GEMM1 then reads the rows by index.
+  const GroupedTileContext narrow_h100{256, PeakBandwidth::kBelow4TBps};
+  const ExpertsPath narrow = choose_experts_path(rows, ExpertKernel::kAuto, -1, false, narrow_h100);
+  EXPECT_EQ(narrow.grouped_tile, GroupedTile::k128x256);
+  EXPECT_TRUE(experts_path_reads_rows_by_index(narrow));
+  // Wide experts keep CUTLASS's GEMM1 on the gathered copy (measured faster there).
+  const GroupedTileContext wide_h100{2048, PeakBandwidth::kBelow4TBps};
+  EXPECT_FALSE(experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, wide_h100)));
   // The other tiles' GEMM1 is CUTLASS's, whose TMA loads need the rows gathered first.
   for (const int32_t tactic : {0, 1, 2, 4}) {
-    EXPECT_FALSE(
-        experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, kH200)))
+    EXPECT_FALSE(experts_path_reads_rows_by_index(
+        choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, narrow_h100)))
         << "tactic " << tactic;
   }
 }
