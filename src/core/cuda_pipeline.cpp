@@ -9,9 +9,9 @@
 // (at most kStreamingMaxTopkSlots slots, weight streaming) there is no dispatch kernel: the
 // streaming GEMMs list every expert's slots from the top-k ids and store rows by slot; else
 // dispatch builds the maps only and GEMM1 reads hidden_states by index through row_to_slot
-// (weight streaming, the 128x256 grouped tile), or dispatch copies them into the permuted buffer
-// (the other grouped tiles, weights on the input, TokenGather::kCopy). GEMM2 writes its rows into the permuted buffer
-// either way, for combine.
+// (weight streaming; the grouped tile where ExpertsPath::gemm1_reads_rows_by_index says so), or
+// dispatch copies them into the permuted buffer (the other grouped tiles, weights on the input,
+// TokenGather::kCopy). GEMM2 writes its rows into the permuted buffer either way, for combine.
 #include "core/cuda_pipeline.h"
 
 #include "core/check.h"

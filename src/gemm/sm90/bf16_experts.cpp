@@ -153,6 +153,13 @@ void run_gather_gemm1(const MoeConfig& moe, const ExpertWeights& weights, const 
   launch_gather_gemm1(gemm1, stream);
 }
 
+GroupedTileContext current_tile_context(const MoeConfig& moe) {
+  GroupedTileContext context;
+  context.intermediate_size = moe.intermediate_size;
+  context.bandwidth = current_peak_bandwidth();
+  return context;
+}
+
 }  // namespace
 
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
@@ -181,23 +188,20 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
     path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean, tile_context);
     // Reading the rows by index saves dispatch's copy (M * top_k * H * 2 bytes written, then read)
     // but feeds the wgmma slower than CUTLASS's TMA loads (A/B on an H100, docs/PERF.md): it wins
-    // where GEMM1 is memory-bound, on narrow experts (DeepSeek-V3 TP8 M = 2048 / 4096: -9 / -12 %),
-    // and loses where it is not (Qwen3-30B-A3B M = 2048 +3 %, Mixtral +31 %, DeepSeek-V3 +20 %).
+    // where GEMM1 is memory-bound, narrow experts at 64-128 rows (DeepSeek-V3 TP8 M = 2048 / 4096:
+    // -9 / -12 %), and loses where it is not (Qwen3-30B-A3B M = 2048 +3 %, Mixtral +31 %,
+    // DeepSeek-V3 +20 %). From 256 rows per expert narrow GEMM1s turn compute-bound too (not
+    // measured yet): they keep the copy.
+    constexpr double kGatherMaxMeanRows = 256.0;
     path.gemm1_reads_rows_by_index = path.grouped_tile == GroupedTile::k128x256 &&
-                                     tile_context.intermediate_size <= kNarrowIntermediate;
+                                     tile_context.intermediate_size <= kNarrowIntermediate &&
+                                     mean < kGatherMaxMeanRows;
   }
   return path;
 }
 
 bool experts_path_reads_rows_by_index(const ExpertsPath& path) {
   return path.kernel == ExpertKernel::kWeightStreaming || path.gemm1_reads_rows_by_index;
-}
-
-GroupedTileContext current_tile_context(const MoeConfig& moe) {
-  GroupedTileContext context;
-  context.intermediate_size = moe.intermediate_size;
-  context.bandwidth = current_peak_bandwidth();
-  return context;
 }
 
 ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,

@@ -2,11 +2,11 @@
 //   weight streaming (decode): GEMM1 with the activation in its epilogue -> GEMM2 with the row
 //     weight in its epilogue (streaming_experts.h);
 //   grouped tile (prefill): GEMM1 (CUTLASS grouped, or gather_gemm1.h reading the token rows by
-//     index on the 128x256 tile) -> activation kernel where GEMM1's epilogue did not apply it ->
+//     index, see ExpertsPath) -> activation kernel where GEMM1's epilogue did not apply it ->
 //     GEMM2 (grouped) -> row weights.
 // Rows come grouped by local expert (contiguous with offsets, or masked slabs with counts) and
-// are never copied here; weight streaming can also read them by index from the token rows
-// (Bf16ExpertsCall::x_slots), so the caller need not gather them at all.
+// are never copied here; weight streaming and the gathering GEMM1 can also read them by index from
+// the token rows (Bf16ExpertsCall::x_slots), so the caller need not gather them at all.
 //
 // Rounding steps (docs/NUMERICS.md): GEMM1 accumulates in fp32 and stores bf16; the activation
 // runs in fp32 and stores bf16; GEMM2 accumulates in fp32 and stores bf16; a row weight multiplies
@@ -45,7 +45,8 @@ struct ExpertsPath {
   int token_tile = 0;                                // weight streaming only
   GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
   // Grouped tile only: GEMM1 reads the token rows by index (gather_gemm1.h) instead of CUTLASS's
-  // GEMM1 on a gathered copy: the 128x256 tile with narrow experts (I <= kNarrowIntermediate).
+  // GEMM1 on a gathered copy: the 128x256 tile with narrow experts (I <= kNarrowIntermediate)
+  // and fewer than 256 rows per expert.
   bool gemm1_reads_rows_by_index = false;
 };
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).

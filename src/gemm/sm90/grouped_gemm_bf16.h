@@ -34,8 +34,8 @@ enum class PeakBandwidth : int32_t {
 // From the current device's memory clock and bus width (k4TBpsOrMore when it reports neither).
 PeakBandwidth current_peak_bandwidth();
 
-// Experts this narrow (the local shard's I) are memory-bound in both GEMMs at every batch: the
-// DeepSeek-V3 TP8 shard (I = 256).
+// A local shard at most this narrow (its I; the DeepSeek-V3 TP8 shard has 256) gets its own tile
+// and token-row choices: its GEMMs read far more weight and token bytes per FLOP than wide experts.
 constexpr int64_t kNarrowIntermediate = 256;
 
 // What the tile choice looks at besides the rows per expert.

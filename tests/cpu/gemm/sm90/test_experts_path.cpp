@@ -123,6 +123,9 @@ TEST(ExpertsPath, StreamingAndThe128x256TileOfNarrowExpertsReadTokenRowsByIndex)
   const ExpertsPath narrow = choose_experts_path(rows, ExpertKernel::kAuto, -1, false, narrow_h100);
   EXPECT_EQ(narrow.grouped_tile, GroupedTile::k128x256);
   EXPECT_TRUE(experts_path_reads_rows_by_index(narrow));
+  // From 256 rows per expert (M = 8192) the narrow GEMM1 keeps CUTLASS's on the copy.
+  EXPECT_FALSE(experts_path_reads_rows_by_index(
+      choose_experts_path(contiguous(65536, 256), ExpertKernel::kAuto, -1, false, narrow_h100)));
   // Wide experts keep CUTLASS's GEMM1 on the gathered copy (measured faster there).
   const GroupedTileContext wide_h100{2048, PeakBandwidth::kBelow4TBps};
   EXPECT_FALSE(experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, wide_h100)));
