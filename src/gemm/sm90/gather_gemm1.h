@@ -3,9 +3,10 @@
 //   h[r, :] = x[row_to_slot[r] / top_k, :] · w13[e]ᵀ
 // and, with an activation epilogue, a[r, :] = act(h[r, :]) rounded as the separate activation
 // kernel rounds it (docs/NUMERICS.md). It replaces dispatch's gathered copy of the hidden rows
-// (M · top_k · H · 2 bytes written and read again) on the path of the CUTLASS grouped GEMM, whose
-// TMA loads need the rows of a tile contiguous. Same tile (128 x 256 x 64), same wgmma
-// instructions and the same K order as that GEMM's 128x256 tile: h is bitwise the copy path's.
+// (M · top_k · H · 2 bytes written and read again) where CUTLASS's grouped GEMM1, whose TMA loads
+// need the rows of a tile contiguous, would read that copy (ExpertsPath says where). Same tile
+// (128 x 256 x 64), same wgmma instructions and the same K order as that GEMM's 128x256 tile: h
+// is bitwise the copy path's.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -60,9 +60,10 @@ constexpr int kProducerRegisters = 56;  // addresses of the gathered rows, barri
 using TileShapeB = Shape<Int<kTileColumns>, Int<kTileK>>;
 using SmemLayoutBStage = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, TileShapeB{}));
 
-// A tile of kTileRows token rows: one consumer warpgroup per 64 rows. 128 rows are what runs (64
-// rows, one consumer warpgroup and no overlap of its epilogue, would be the next variant to time).
+// Token rows per tile. The shapes below take any multiple of 64 (one consumer warpgroup per 64
+// rows); 128 is what the grouped path's 128x256 tile needs.
 constexpr int kGatherTileRows = 128;
+
 template <int kTileRows>
 struct GatherTile {
   static constexpr int kConsumerGroups = kTileRows / 64;
