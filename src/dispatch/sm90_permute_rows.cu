@@ -35,6 +35,7 @@
 
 #include "core/cuda_launch.h"
 #include "core/cuda_pdl.cuh"
+#include "core/prefix_search.cuh"
 #include "dispatch/dispatch_kernels.h"
 
 namespace fusedmoe::cuda {
@@ -257,17 +258,8 @@ __device__ void stage_padding(const PermuteRowsParams& p, int32_t* first_row, in
 // start[e] <= index; experts without padding share their start with the next one and are skipped.
 __device__ __forceinline__ int64_t padding_row(const int32_t* first_row, const int32_t* start,
                                                int local_experts, int32_t index) {
-  int low = 0;
-  int high = local_experts;  // start[high] > index
-  while (high - low > 1) {
-    const int middle = (low + high) / 2;
-    if (start[middle] <= index) {
-      low = middle;
-    } else {
-      high = middle;
-    }
-  }
-  return static_cast<int64_t>(first_row[low]) + (index - start[low]);
+  const int expert = cuda::last_run_at_or_below(start, local_experts, index);
+  return static_cast<int64_t>(first_row[expert]) + (index - start[expert]);
 }
 
 // Zero block: row_to_slot = -1 for every row no slot claims and, when gathering, zeros (scale 1

@@ -33,6 +33,7 @@
 #include "core/check.h"
 #include "core/cuda_pdl.cuh"
 #include "core/device_attribute.h"
+#include "core/prefix_search.cuh"
 #include "cute/tensor.hpp"
 #include "cutlass/arch/barrier.h"
 #include "cutlass/arch/reg_reconfig.h"
@@ -115,24 +116,15 @@ struct TileCoord {
 // Tile `tile` of the expert-major order; within an expert the row tiles of a column tile are
 // consecutive. tiles_before[e] counts the tiles of experts before e (non-decreasing).
 __device__ TileCoord tile_coord(const int32_t* tiles_before, const ExpertRows& rows, int n_tiles, int tile) {
-  int low = 0;
-  int high = rows.num_experts;  // tiles_before[num_experts] > tile
-  while (high - low > 1) {
-    const int middle = (low + high) / 2;
-    if (tiles_before[middle] <= tile) {
-      low = middle;
-    } else {
-      high = middle;
-    }
-  }
-  const int local = tile - tiles_before[low];
-  const int m_tiles = (tiles_before[low + 1] - tiles_before[low]) / n_tiles;
+  const int expert = cuda::last_run_at_or_below(tiles_before, rows.num_experts, tile);
+  const int local = tile - tiles_before[expert];
+  const int m_tiles = (tiles_before[expert + 1] - tiles_before[expert]) / n_tiles;
   TileCoord coord;
-  coord.expert = low;
+  coord.expert = expert;
   coord.n_tile = local / m_tiles;
   coord.m_tile = local % m_tiles;
-  coord.rows = expert_row_count(rows, low);
-  coord.first_row = expert_first_row(rows, low);
+  coord.rows = expert_row_count(rows, expert);
+  coord.first_row = expert_first_row(rows, expert);
   return coord;
 }
 
