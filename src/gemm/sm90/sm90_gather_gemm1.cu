@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <type_traits>
 
@@ -347,9 +348,22 @@ template <int kTileRows>
 void launch_tile(const GatherGemm1Params& params, cudaStream_t stream) {
   const auto weight_tma = make_weight_tma(params);
   const auto kernel = gather_gemm1_kernel<kTileRows, std::remove_const_t<decltype(weight_tma)>>;
-  const size_t bytes = GatherTile<kTileRows>::shared_bytes(params.rows.num_experts);
-  cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-                   "cudaFuncSetAttribute(gather GEMM1 shared memory)");
+  const int bytes = static_cast<int>(GatherTile<kTileRows>::shared_bytes(params.rows.num_experts));
+  // Opt in to the dynamic shared memory once per device, again only when a call with more experts
+  // needs more than was set (no driver call per launch otherwise).
+  constexpr int kMaxDevices = 64;
+  static std::mutex mutex;
+  static int configured_bytes[kMaxDevices] = {};
+  int device = 0;
+  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (device >= kMaxDevices || configured_bytes[device] < bytes) {
+      cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+                       "cudaFuncSetAttribute(gather GEMM1 shared memory)");
+      if (device < kMaxDevices) configured_bytes[device] = bytes;
+    }
+  }
   const int multiprocessors =
       cuda::device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
   cuda::launch_kernel("gather GEMM1", kernel, dim3(static_cast<unsigned>(multiprocessors)),
