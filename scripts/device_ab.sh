@@ -6,6 +6,7 @@
 #   bash scripts/device_ab.sh "--token-gather auto" "--token-gather copy" \
 #        "qwen3-30b-a3b deepseek-v3@tp8" 1,8,64
 #
+# AB_ENV_A / AB_ENV_B: optional "NAME=value ..." environment for each variant's process.
 # Needs the build in build-device (scripts/device_check.sh makes it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,25 +24,25 @@ tokens=$4
 LOG="$OUT/ab.log"
 
 run_variant() {
-  local label=$1 shape=$2 args=$3
-  # shellcheck disable=SC2086  # args is a list of bench options
-  "$BUILD/tools/fusedmoe" bench --model "$shape" --tokens "$tokens" $args 2>&1 |
+  local label=$1 shape=$2 args=$3 environment=$4
+  # shellcheck disable=SC2086  # args and environment are lists
+  env $environment "$BUILD/tools/fusedmoe" bench --model "$shape" --tokens "$tokens" $args 2>&1 |
     awk -v label="$label" '$0 ~ /^[a-z0-9.@-]+ +[0-9]+ / {print label "  " $0} /error|rror/ {print label "  " $0}'
 }
 
 {
-  echo "== A: $variant_a"
-  echo "== B: $variant_b"
+  echo "== A: $variant_a ${AB_ENV_A:-}"
+  echo "== B: $variant_b ${AB_ENV_B:-}"
   printf '%-3s %-18s %6s %7s %4s %10s %10s %7s %7s %6s %4s  %s\n' "" shape M hit sets "time us" \
     "floor us" "%floor" "TF/s" "TB/s" by status
   flip=0
   for shape in $shapes; do
     if [ "$flip" = 0 ]; then
-      run_variant "A" "$shape" "$variant_a"
-      run_variant "B" "$shape" "$variant_b"
+      run_variant "A" "$shape" "$variant_a" "${AB_ENV_A:-}"
+      run_variant "B" "$shape" "$variant_b" "${AB_ENV_B:-}"
     else
-      run_variant "B" "$shape" "$variant_b"
-      run_variant "A" "$shape" "$variant_a"
+      run_variant "B" "$shape" "$variant_b" "${AB_ENV_B:-}"
+      run_variant "A" "$shape" "$variant_a" "${AB_ENV_A:-}"
     fi
     flip=$((1 - flip))
   done

@@ -53,12 +53,16 @@ const char* expert_kernel_name(ExpertKernel kernel);
 
 // How the fused and routed entry points bring each token's hidden row to its experts.
 // kAuto: the expert kernel reads the rows of hidden_states by index (through the dispatch maps)
-// where it can — weight streaming, router weight applied on the output — and a dispatch copy
-// gathers them into a per-expert buffer otherwise (the grouped tile GEMM's TMA loads need one).
-// kCopy: always copy first, for A/B timing. Results are bitwise the same either way.
+// where that measured faster — weight streaming; the grouped tile's GEMM1 with narrow experts
+// (I <= 256) on an H100; router weight applied on the output — and a dispatch copy gathers them
+// into a per-expert buffer otherwise (CUTLASS's TMA loads need one).
+// kCopy: always copy first; kIndex: read by index wherever a kernel can (weight streaming, the
+// 64x256 and 128x256 grouped tiles), copy elsewhere. Both for A/B timing and tests. Results are
+// bitwise the same every way.
 enum class TokenGather : int32_t {
   kAuto = 0,
   kCopy = 1,
+  kIndex = 2,
 };
 const char* token_gather_name(TokenGather gather);
 

@@ -78,7 +78,8 @@ void bind_enums(nb::module_& m) {
       .value("GROUPED_TILE", ExpertKernel::kGroupedTile);
   nb::enum_<TokenGather>(m, "TokenGather")
       .value("AUTO", TokenGather::kAuto)
-      .value("COPY", TokenGather::kCopy);
+      .value("COPY", TokenGather::kCopy)
+      .value("INDEX", TokenGather::kIndex);
 
   nb::enum_<ExpertInputLayout>(m, "ExpertInputLayout")
       .value("CONTIGUOUS", ExpertInputLayout::kContiguous)
@@ -142,7 +143,7 @@ void bind_configs(nb::module_& m) {
       .field("tactic", &PlanOptions::tactic, "-1: heuristic default")
       .field("expert_kernel", &PlanOptions::expert_kernel, "ExpertKernel: AUTO picks per call")
       .field("token_gather", &PlanOptions::token_gather,
-             "TokenGather: AUTO reads token rows by index where the expert kernel can")
+             "TokenGather: AUTO reads token rows by index where measured faster; COPY, INDEX force")
       .done();
 
   nb::class_<MoePlan>(m, "MoePlan", "A validated configuration with its workspace size.")

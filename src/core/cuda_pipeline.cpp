@@ -103,8 +103,8 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   const bool weight_on_input = moe.router_weight_apply == RouterWeightApply::kOnInput;
   const sm90::ExpertsPath path =
       sm90::bf16_experts_path(moe, expert_rows, weights, plan.options.expert_kernel, plan.options.tactic);
-  const bool gather_by_index = plan.options.token_gather == TokenGather::kAuto && !weight_on_input &&
-                               sm90::experts_path_reads_rows_by_index(path);
+  const bool gather_by_index =
+      !weight_on_input && sm90::experts_path_reads_rows_by_index(path, plan.options.token_gather);
   // Decode: the weight-streaming kernels list each expert's slots from the ids themselves, so
   // there is no dispatch kernel; expert rows are stored by slot and combine reads them in order.
   const bool rows_from_ids = gather_by_index && path.kernel == ExpertKernel::kWeightStreaming &&

@@ -80,6 +80,7 @@ const char* token_gather_name(TokenGather gather) {
   switch (gather) {
     case TokenGather::kAuto: return "auto";
     case TokenGather::kCopy: return "copy";
+    case TokenGather::kIndex: return "index";
   }
   return "unknown-token-gather";
 }

@@ -208,7 +208,7 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
              CombineMode::kDeterministic);
   check_enum(options.expert_kernel, join(prefix, "expert_kernel"), "ExpertKernel",
              ExpertKernel::kGroupedTile);
-  check_enum(options.token_gather, join(prefix, "token_gather"), "TokenGather", TokenGather::kCopy);
+  check_enum(options.token_gather, join(prefix, "token_gather"), "TokenGather", TokenGather::kIndex);
   // The GPU workspace is sized from max_num_tokens; the CPU reference needs none (0 = no bound).
   const long long min_tokens = options.backend == Backend::kCudaSm90 ? 1 : 0;
   check_int_range(options.max_num_tokens, join(prefix, "max_num_tokens"), min_tokens,

@@ -538,7 +538,7 @@ TEST(Bf16ExpertsGpuFamilies, StreamingAndGroupedTileAgreeAtPrefillSizes) {
 }
 
 // A layer (an EP shard of it, hidden_states strided by extra_columns NaN columns when > 0) whose
-// token rows an expert kernel reads by index (TokenGather::kAuto) or from dispatch's gathered copy
+// token rows an expert kernel reads by index (TokenGather::kIndex) or from dispatch's gathered copy
 // (TokenGather::kCopy).
 struct GatherCase {
   LayerCase layer;
@@ -556,7 +556,7 @@ void expect_rows_by_index_equal_the_copy(const GatherCase& gather_case, ExpertKe
   RandomLayer layer(bf16_spec(layer_case, gather_case.ep, gather_case.ep - 1), layer_case.tokens,
                     testing::case_seed(label));
   layer.generate_all_experts();
-  GpuLayer by_index(layer, layer_case.tokens, kernel, tactic, TokenGather::kAuto);
+  GpuLayer by_index(layer, layer_case.tokens, kernel, tactic, TokenGather::kIndex);
   GpuLayer copied(layer, layer_case.tokens, kernel, tactic, TokenGather::kCopy);
   if (gather_case.extra_columns > 0) {
     by_index.use_strided_hidden(gather_case.extra_columns);
@@ -587,22 +587,25 @@ TEST(Bf16ExpertsGpuTokenGather, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   }
 }
 
-// The 128x256 grouped tile with narrow experts (I <= 256) reads the token rows by index
-// (gather_gemm1.h); TokenGather::kCopy runs CUTLASS's 128x256 GEMM1 on the gathered copy: same
-// tile, same wgmma instructions, same K order. The cases cover the DeepSeek-V3 TP8 shard (blocked
-// w13: activation in the epilogue) as an EP shard with strided hidden_states, rows that do not fill
-// the 128-row tile, H not a multiple of the 64-wide K step (264), I = 232 (checkpoint-order w13:
-// the product is stored and the activation kernel follows), a non-gated activation whose n is not
-// a multiple of 256 (I = 248), and experts without rows.
+// On the 128x256 and 64x256 grouped tiles, TokenGather::kIndex runs the GEMM1 that reads the token
+// rows by index (gather_gemm1.h) whatever auto's rule says (so on any GPU), and TokenGather::kCopy
+// CUTLASS's GEMM1 of the same tile on the gathered copy: same tile, same wgmma instructions, same
+// K order. The cases cover the DeepSeek-V3 TP8 shard (blocked w13: activation in the epilogue) as
+// an EP shard with strided hidden_states, rows that do not fill the tile, H not a multiple of the
+// 64-wide K step (264), I = 232 (checkpoint-order w13: the product is stored and the activation
+// kernel follows), a non-gated activation whose n is not a multiple of 256 (I = 248), experts
+// without rows, and a wide expert (Qwen3-30B-A3B, I = 768).
 TEST(Bf16ExpertsGpuGatherGemm1, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   FUSEDMOE_REQUIRE_SM90();
   for (const GatherCase& gather_case :
        {GatherCase{LayerCase{"deepseek-v3", 8, 32, 300}, 2, 64}, GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 257, 0, 128}},
         GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 100, 264, 232}, 2, 8},
         GatherCase{LayerCase{"nemotron-3-nano", 1, 16, 150, 0, 248}},
-        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9, 0, 256}, 1, 8}}) {
-    expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kGroupedTile,
-                                        static_cast<int32_t>(sm90::GroupedTile::k128x256));
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9, 0, 256}, 1, 8},
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 200}}}) {
+    for (const sm90::GroupedTile tile : {sm90::GroupedTile::k128x256, sm90::GroupedTile::k64x256}) {
+      expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kGroupedTile, static_cast<int32_t>(tile));
+    }
   }
 }
 

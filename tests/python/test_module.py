@@ -49,6 +49,8 @@ def test_make_plan_keeps_the_requested_token_gather():
     assert fusedmoe.make_plan(moe, backend="cpu").options.token_gather == fusedmoe.TokenGather.AUTO
     plan = fusedmoe.make_plan(moe, backend="cpu", token_gather=fusedmoe.TokenGather.COPY)
     assert plan.options.token_gather == fusedmoe.TokenGather.COPY
+    plan = fusedmoe.make_plan(moe, backend="cpu", token_gather=fusedmoe.TokenGather.INDEX)
+    assert plan.options.token_gather == fusedmoe.TokenGather.INDEX
 
 
 def test_invalid_config_names_the_argument():

@@ -42,10 +42,10 @@ ExpertKernel parse_expert_kernel(const std::string& name) {
 }
 
 TokenGather parse_token_gather(const std::string& name) {
-  for (const TokenGather gather : {TokenGather::kAuto, TokenGather::kCopy}) {
+  for (const TokenGather gather : {TokenGather::kAuto, TokenGather::kCopy, TokenGather::kIndex}) {
     if (name == token_gather_name(gather)) return gather;
   }
-  throw tools::UsageError("--token-gather '" + name + "': expected auto|copy");
+  throw tools::UsageError("--token-gather '" + name + "': expected auto|copy|index");
 }
 
 tools::ReplayTiming parse_timing(const std::string& name) {

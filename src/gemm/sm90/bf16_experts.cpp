@@ -124,8 +124,9 @@ void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const v
 // GEMM1 reading the token rows by index (ExpertsPath::gemm1_reads_rows_by_index); the activation
 // runs in its epilogue unless a gated w13 kept the checkpoint order.
 void run_gather_gemm1(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
-                      void* gemm1_out, void* activation_out, Stream stream) {
+                      GroupedTile tile, void* gemm1_out, void* activation_out, Stream stream) {
   GatherGemm1Params gemm1;
+  gemm1.tile_rows = tile == GroupedTile::k64x256 ? 64 : 128;
   gemm1.rows = call.rows;
   gemm1.x = call.x;
   gemm1.x_row_stride = call.x_row_stride > 0 ? call.x_row_stride : moe.hidden_size;
@@ -188,20 +189,28 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
     path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean, tile_context);
     // Reading the rows by index saves dispatch's copy (M * top_k * H * 2 bytes written, then read)
     // but feeds the wgmma slower than CUTLASS's TMA loads (A/B on an H100, docs/PERF.md): it wins
-    // where GEMM1 is memory-bound, narrow experts at 64-128 rows (DeepSeek-V3 TP8 M = 2048 / 4096:
-    // -9 / -12 %), and loses where it is not (Qwen3-30B-A3B M = 2048 +3 %, Mixtral +31 %,
-    // DeepSeek-V3 +20 %). From 256 rows per expert narrow GEMM1s turn compute-bound too (not
-    // measured yet): they keep the copy.
+    // where GEMM1 is memory-bound, narrow experts under 256 rows (DeepSeek-V3 TP8 M = 1024 / 1536
+    // on the 64x256 tile: -4 / -6 %; M = 2048 / 4096 on 128x256: -10 / -12 %), and loses where it
+    // is not (M = 2048: Qwen3-30B-A3B +8 %, MiniMax-M2 +11 %, Mixtral +14 %; DeepSeek-V3 M = 4096
+    // +37 %). From 256 rows per expert narrow GEMM1s turn compute-bound too (not measured yet):
+    // they keep the copy. Measured on H100s only: an H200 (4.8 TB/s) pays less for the copy and
+    // keeps it.
     constexpr double kGatherMaxMeanRows = 256.0;
-    path.gemm1_reads_rows_by_index = path.grouped_tile == GroupedTile::k128x256 &&
+    const bool gather_tile = path.grouped_tile == GroupedTile::k128x256 || path.grouped_tile == GroupedTile::k64x256;
+    path.gemm1_reads_rows_by_index = gather_tile && tile_context.bandwidth == PeakBandwidth::kBelow4TBps &&
                                      tile_context.intermediate_size <= kNarrowIntermediate &&
                                      mean < kGatherMaxMeanRows;
   }
   return path;
 }
 
-bool experts_path_reads_rows_by_index(const ExpertsPath& path) {
-  return path.kernel == ExpertKernel::kWeightStreaming || path.gemm1_reads_rows_by_index;
+bool experts_path_reads_rows_by_index(const ExpertsPath& path, TokenGather gather) {
+  if (gather == TokenGather::kCopy) return false;
+  if (path.kernel == ExpertKernel::kWeightStreaming) return true;
+  if (gather == TokenGather::kIndex) {
+    return path.grouped_tile == GroupedTile::k128x256 || path.grouped_tile == GroupedTile::k64x256;
+  }
+  return path.gemm1_reads_rows_by_index;
 }
 
 ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,
@@ -269,7 +278,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
                 "fusedmoe: expert rows listed from top-k ids reached the grouped tile GEMM, which "
                 "needs dispatched rows (only weight streaming lists them)");
   }
-  if (call.x_slots != nullptr && !experts_path_reads_rows_by_index(path)) {
+  if (call.x_slots != nullptr && !experts_path_reads_rows_by_index(path, TokenGather::kIndex)) {
     throw Error(ErrorKind::kInternal,
                 "fusedmoe: rows read by index (x_slots) on a grouped tile GEMM1 that needs them "
                 "gathered (ask experts_path_reads_rows_by_index first)");
@@ -281,7 +290,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
 
   const bool gated = activation_is_gated(moe.activation);
   if (call.x_slots != nullptr) {
-    run_gather_gemm1(moe, weights, call, gemm1_out, activation_out, stream);
+    run_gather_gemm1(moe, weights, call, path.grouped_tile, gemm1_out, activation_out, stream);
   } else if (grouped_tile_fuses_activation(path.grouped_tile, hidden, gated, bf16_w13_blocked(moe))) {
     // GEMM1 writes the activation from its epilogue: no [rows, 2I] round trip.
     GroupedGemmProblem gemm1 =

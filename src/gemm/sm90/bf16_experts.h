@@ -45,18 +45,19 @@ struct ExpertsPath {
   int token_tile = 0;                                // weight streaming only
   GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
   // Grouped tile only: GEMM1 reads the token rows by index (gather_gemm1.h) instead of CUTLASS's
-  // GEMM1 on a gathered copy: the 128x256 tile with narrow experts (I <= kNarrowIntermediate)
-  // and fewer than 256 rows per expert.
+  // GEMM1 on a gathered copy: the 128x256 and 64x256 tiles with narrow experts
+  // (I <= kNarrowIntermediate) and fewer than 256 rows per expert.
   bool gemm1_reads_rows_by_index = false;
 };
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
                                 bool biases, const GroupedTileContext& tile_context);
 
-// Whether a path's GEMM1 reads x by index (x_slots): weight streaming does, and so does the
-// grouped tile where ExpertsPath::gemm1_reads_rows_by_index says so; elsewhere CUTLASS's TMA loads
-// need the rows gathered first.
-bool experts_path_reads_rows_by_index(const ExpertsPath& path);
+// Whether a path's GEMM1 reads x by index (x_slots) under PlanOptions::token_gather: never for
+// kCopy; weight streaming always; the grouped tile where ExpertsPath::gemm1_reads_rows_by_index
+// says so (kAuto) or wherever the gathering GEMM1 has the tile (kIndex: 64x256, 128x256).
+// Elsewhere CUTLASS's TMA loads need the rows gathered first.
+bool experts_path_reads_rows_by_index(const ExpertsPath& path, TokenGather gather);
 
 // The path run_bf16_experts takes for these rows on the current device.
 ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,

@@ -5,8 +5,8 @@
 // kernel rounds it (docs/NUMERICS.md). It replaces dispatch's gathered copy of the hidden rows
 // (M · top_k · H · 2 bytes written and read again) where CUTLASS's grouped GEMM1, whose TMA loads
 // need the rows of a tile contiguous, would read that copy (ExpertsPath says where). Same tile
-// (128 x 256 x 64), same wgmma instructions and the same K order as that GEMM's 128x256 tile: h
-// is bitwise the copy path's.
+// (128 or 64 rows x 256 x 64), same wgmma instructions (m64n256k16) and the same K order as that
+// GEMM's 128x256 and 64x256 tiles: h is bitwise the copy path's.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -39,6 +39,7 @@ struct GatherGemm1Params {
   GatherGemm1Output output = GatherGemm1Output::kProduct;
   Activation activation = Activation::kSwiGLU;
   float alpha = 1.702f, beta = 1.0f, clamp_limit = 0.0f;
+  int32_t tile_rows = 128;           // token rows per tile: 128 or 64 (the grouped tile's M)
 };
 
 // Enqueues the kernel on `stream` (programmatic dependent launch: it waits for the dispatch maps).

@@ -1,15 +1,15 @@
 // GEMM1 of the grouped tile path, token rows read by index (gather_gemm1.h says what it computes).
 //
-// Work split: a persistent grid (one CTA per SM) walks the output tiles of 128 rows x 256 weight
-// rows, expert after expert; within an expert, the row tiles of one weight-column tile follow
+// Work split: a persistent grid (one CTA per SM) walks the output tiles of 128 (or 64) rows x 256
+// weight rows, expert after expert; within an expert, the row tiles of one weight-column tile follow
 // each other, so CTAs running side by side share that weight tile (and, with few rows per
 // expert, the two column tiles of the same rows share the token rows) in L2. Each CTA lists the
 // tiles itself from the experts' row counts (a prefix sum in shared memory): no host sync, and a
 // launch is capturable in a CUDA graph.
 //
-// Warp specialization, as CUTLASS's cooperative 128x256 kernel: one producer warpgroup and two
-// consumer warpgroups (64 rows each, one wgmma m64n256k16 accumulator of 128 fp32 per thread).
-// The producer fills a kStages-deep ring of (A: 128 x 64, B: 256 x 64) bf16 stages:
+// Warp specialization, as CUTLASS's cooperative 128x256 kernel: one producer warpgroup and one
+// consumer warpgroup per 64 rows (one wgmma m64n256k16 accumulator of 128 fp32 per thread).
+// The producer fills a kStages-deep ring of (A: rows x 64, B: 256 x 64) bf16 stages:
 //   - B (weights [expert][n][k]) by TMA, one 256 x 64 box per stage from a 3-D tensor map;
 //   - A (token rows) by cp.async, 16 bytes per thread and instruction, each row from the token
 //     that row_to_slot names (zero-filled past the expert's rows, past k, and for slots < 0);
@@ -62,10 +62,7 @@ constexpr int kProducerRegisters = 56;  // addresses of the gathered rows, barri
 using TileShapeB = Shape<Int<kTileColumns>, Int<kTileK>>;
 using SmemLayoutBStage = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, TileShapeB{}));
 
-// Token rows per tile. The shapes below take any multiple of 64 (one consumer warpgroup per 64
-// rows); 128 is what the grouped path's 128x256 tile needs.
-constexpr int kGatherTileRows = 128;
-
+// Token rows per tile: 128 (the grouped path's 128x256 tile) or 64 (its 64x256 tile).
 template <int kTileRows>
 struct GatherTile {
   static constexpr int kConsumerGroups = kTileRows / 64;
@@ -150,8 +147,11 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
   using TiledMma = typename Tile::TiledMma;
   constexpr int kStages = Tile::kStages;
   extern __shared__ char shared_raw[];
-  const uintptr_t aligned = (reinterpret_cast<uintptr_t>(shared_raw) + kSharedAlignment - 1) & ~(kSharedAlignment - 1);
-  SharedStorage& storage = *reinterpret_cast<SharedStorage*>(aligned);
+  // Aligned by an offset into shared_raw, not through an integer: the compiler then still knows
+  // every access below is to shared memory (shared loads, not generic ones through L1TEX).
+  const uint32_t misalignment = cast_smem_ptr_to_uint(shared_raw) % kSharedAlignment;
+  const uint32_t padding = misalignment == 0 ? 0 : static_cast<uint32_t>(kSharedAlignment) - misalignment;
+  SharedStorage& storage = *reinterpret_cast<SharedStorage*>(shared_raw + padding);
   int32_t* tiles_before = reinterpret_cast<int32_t*>(&storage + 1);
 
   const ExpertRows& rows = params.rows;
@@ -384,8 +384,14 @@ void launch_gather_gemm1(const GatherGemm1Params& params, cudaStream_t stream) {
                  "a gated activation epilogue on n = " + std::to_string(params.n) + " (kBlocked w13 expected)");
   check_internal(params.output == GatherGemm1Output::kGatedActivation || params.out_columns == params.n,
                  "out_columns = " + std::to_string(params.out_columns) + " for n = " + std::to_string(params.n));
+  check_internal(params.tile_rows == 128 || params.tile_rows == 64,
+                 "tile_rows = " + std::to_string(params.tile_rows) + " (128 or 64 expected)");
   if (params.rows.num_experts == 0 || params.rows.max_rows == 0) return;
-  launch_tile<kGatherTileRows>(params, stream);
+  if (params.tile_rows == 64) {
+    launch_tile<64>(params, stream);
+  } else {
+    launch_tile<128>(params, stream);
+  }
 }
 
 }  // namespace fusedmoe::sm90

@@ -293,9 +293,9 @@ TEST(ValidationConfig, RejectsExpertKernelOutOfRange) {
 TEST(ValidationConfig, RejectsTokenGatherOutOfRange) {
   PlanOptions options;
   options.backend = Backend::kCpuReference;
-  options.token_gather = static_cast<TokenGather>(2);
+  options.token_gather = static_cast<TokenGather>(3);
   expect_invalid([&] { make_plan(small_moe(), {}, options); },
-                 {"'options.token_gather'", "TokenGather value in [0, 1]", "got 2"});
+                 {"'options.token_gather'", "TokenGather value in [0, 2]", "got 3"});
 }
 
 TEST(ValidationConfig, RejectsBackendOutOfRange) {

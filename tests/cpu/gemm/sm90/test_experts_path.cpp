@@ -113,27 +113,50 @@ TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   EXPECT_EQ(path.token_tile, 16);
 }
 
-TEST(ExpertsPath, StreamingAndThe128x256TileOfNarrowExpertsReadTokenRowsByIndex) {
+TEST(ExpertsPath, AutoReadsTokenRowsByIndexOnStreamingAndNarrowExpertsGroupedTilesOfAnH100) {
+  const auto by_index = [](const ExpertsPath& path) { return experts_path_reads_rows_by_index(path, TokenGather::kAuto); };
   const ExpertRows rows = contiguous(32768, 256);
-  EXPECT_TRUE(experts_path_reads_rows_by_index(
-      choose_experts_path(rows, ExpertKernel::kWeightStreaming, -1, false, kH200)));
+  EXPECT_TRUE(by_index(choose_experts_path(rows, ExpertKernel::kWeightStreaming, -1, false, kH200)));
   // DeepSeek-V3 TP8 (I = 256) at M = 4096 on an H100: 128 rows per expert take the 128x256 tile,
   // whose GEMM1 then reads the rows by index.
   const GroupedTileContext narrow_h100{256, PeakBandwidth::kBelow4TBps};
   const ExpertsPath narrow = choose_experts_path(rows, ExpertKernel::kAuto, -1, false, narrow_h100);
   EXPECT_EQ(narrow.grouped_tile, GroupedTile::k128x256);
-  EXPECT_TRUE(experts_path_reads_rows_by_index(narrow));
+  EXPECT_TRUE(by_index(narrow));
+  // At M = 1024 (32 rows per expert) the 64x256 tile, whose GEMM1 reads them by index too.
+  const ExpertsPath narrow_few = choose_experts_path(contiguous(8192, 256), ExpertKernel::kAuto, -1, false, narrow_h100);
+  EXPECT_EQ(narrow_few.grouped_tile, GroupedTile::k64x256);
+  EXPECT_TRUE(by_index(narrow_few));
+  // Not measured on an H200, where the copy costs less: it keeps the copy.
+  const GroupedTileContext narrow_h200{256, PeakBandwidth::k4TBpsOrMore};
+  EXPECT_FALSE(by_index(choose_experts_path(rows, ExpertKernel::kAuto, -1, false, narrow_h200)));
   // From 256 rows per expert (M = 8192) the narrow GEMM1 keeps CUTLASS's on the copy.
-  EXPECT_FALSE(experts_path_reads_rows_by_index(
-      choose_experts_path(contiguous(65536, 256), ExpertKernel::kAuto, -1, false, narrow_h100)));
+  EXPECT_FALSE(by_index(choose_experts_path(contiguous(65536, 256), ExpertKernel::kAuto, -1, false, narrow_h100)));
   // Wide experts keep CUTLASS's GEMM1 on the gathered copy (measured faster there).
   const GroupedTileContext wide_h100{2048, PeakBandwidth::kBelow4TBps};
-  EXPECT_FALSE(experts_path_reads_rows_by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, wide_h100)));
-  // The other tiles' GEMM1 is CUTLASS's, whose TMA loads need the rows gathered first.
-  for (const int32_t tactic : {0, 1, 2, 4}) {
-    EXPECT_FALSE(experts_path_reads_rows_by_index(
-        choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, narrow_h100)))
+  for (const int32_t tactic : {3, 4}) {
+    EXPECT_FALSE(by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, wide_h100)))
         << "tactic " << tactic;
+  }
+  // The other tiles' GEMM1 is CUTLASS's, whose TMA loads need the rows gathered first.
+  for (const int32_t tactic : {0, 1, 2}) {
+    EXPECT_FALSE(by_index(choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, narrow_h100)))
+        << "tactic " << tactic;
+  }
+}
+
+TEST(ExpertsPath, TokenGatherCopyAlwaysCopiesAndIndexReadsByIndexWhereAKernelCan) {
+  const GroupedTileContext wide_h200{2048, PeakBandwidth::k4TBpsOrMore};
+  const ExpertsPath streaming = choose_experts_path(contiguous(8, 256), ExpertKernel::kAuto, -1, false, wide_h200);
+  EXPECT_EQ(streaming.kernel, ExpertKernel::kWeightStreaming);
+  EXPECT_FALSE(experts_path_reads_rows_by_index(streaming, TokenGather::kCopy));
+  EXPECT_TRUE(experts_path_reads_rows_by_index(streaming, TokenGather::kIndex));
+  const ExpertRows rows = contiguous(32768, 256);
+  for (const int32_t tactic : {0, 1, 2, 3, 4}) {
+    const ExpertsPath path = choose_experts_path(rows, ExpertKernel::kGroupedTile, tactic, false, wide_h200);
+    const bool has_gather_kernel = path.grouped_tile == GroupedTile::k128x256 || path.grouped_tile == GroupedTile::k64x256;
+    EXPECT_EQ(experts_path_reads_rows_by_index(path, TokenGather::kIndex), has_gather_kernel) << "tactic " << tactic;
+    EXPECT_FALSE(experts_path_reads_rows_by_index(path, TokenGather::kCopy)) << "tactic " << tactic;
   }
 }
 
