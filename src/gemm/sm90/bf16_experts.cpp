@@ -189,12 +189,13 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
     path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean, tile_context);
     // Reading the rows by index saves dispatch's copy (M * top_k * H * 2 bytes written, then read)
     // but feeds the wgmma slower than CUTLASS's TMA loads (A/B on an H100, docs/PERF.md): it wins
-    // where GEMM1 is memory-bound, narrow experts under 256 rows (DeepSeek-V3 TP8 M = 1024 / 1536
-    // on the 64x256 tile: -4 / -6 %; M = 2048 / 4096 on 128x256: -10 / -12 %), and loses where it
-    // is not (M = 2048: Qwen3-30B-A3B +8 %, MiniMax-M2 +11 %, Mixtral +14 %; DeepSeek-V3 M = 4096
-    // +37 %). From 256 rows per expert narrow GEMM1s turn compute-bound too (not measured yet):
-    // they keep the copy. Measured on H100s only: an H200 (4.8 TB/s) pays less for the copy and
-    // keeps it.
+    // where GEMM1 is memory-bound, narrow experts under 256 rows (DeepSeek-V3 TP8 M = 1024 on the
+    // 64x256 tile: -4 %; M = 2048 / 4096 on 128x256: -9 / -12 %). Wide experts keep the copy:
+    // on the 128x256 tile it is a tie (M = 16384: Qwen3-30B-A3B -2 %, DeepSeek-V3 +1 %, MiniMax-M2
+    // +3 %; Qwen3 M = 4096 / 8192 -3 / +3 %; Mixtral +5..7 %), and the 64-row tile, one consumer
+    // warpgroup, loses (M = 2048: Qwen3 +7 %, MiniMax-M2 +15 %; DeepSeek-V3 M = 4096 +23 %). From
+    // 256 rows per expert narrow GEMM1s turn compute-bound too (not measured yet): they keep the
+    // copy. Measured on H100s only: an H200 (4.8 TB/s) pays less for the copy and keeps it.
     constexpr double kGatherMaxMeanRows = 256.0;
     const bool gather_tile = path.grouped_tile == GroupedTile::k128x256 || path.grouped_tile == GroupedTile::k64x256;
     path.gemm1_reads_rows_by_index = gather_tile && tile_context.bandwidth == PeakBandwidth::kBelow4TBps &&

@@ -15,7 +15,7 @@
 //     that row_to_slot names (zero-filled past the expert's rows, past k, and for slots < 0);
 //     eight threads cover one 128-byte row, so a warp's instruction reads four whole rows.
 // Both land in the 128-byte-swizzled K-major layout wgmma reads (CuTe's Layout_K_SW128_Atom);
-// cp.async writes through the same CuTe layout, so producer and MMA agree on every address. A
+// cp.async destinations come from the same CuTe layout, so producer and MMA agree on every address. A
 // stage's full barrier completes when the TMA bytes arrived and each producer thread's cp.asyncs
 // landed (cp.async.mbarrier.arrive.noinc); consumers free a stage as soon as the wgmmas that read
 // it retired (one arrival per consumer warp). The epilogue stores from registers (two adjacent
@@ -55,9 +55,8 @@ constexpr int kGroupThreads = 128;
 constexpr int kChunksPerRow = kTileK / 8;  // 16-byte cp.async chunks
 constexpr int kRowsPerInstruction = kGroupThreads / kChunksPerRow;
 constexpr uint32_t kWeightStageBytes = kTileColumns * kTileK * sizeof(Element);
-constexpr uint32_t kProducerBarrier = 1;  // named barrier of the producer warpgroup
 constexpr size_t kSharedAlignment = 1024;
-constexpr int kProducerRegisters = 56;  // addresses of the gathered rows, barriers, the loop state
+constexpr int kProducerRegisters = 56;  // its rows' source pointers, barriers, the loop state
 
 using TileShapeB = Shape<Int<kTileColumns>, Int<kTileK>>;
 using SmemLayoutBStage = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, TileShapeB{}));
@@ -85,7 +84,6 @@ struct GatherTile {
     alignas(1024) Element b[cosize_v<SmemLayoutB>];
     alignas(8) uint64_t full[kStages];
     uint64_t empty[kStages];
-    int64_t row_offsets[kTileRows];  // the current tile's token rows (elements into x), -1: zeros
     // Followed by int32 tiles_before[num_experts + 1] (dynamic).
   };
 
@@ -196,30 +194,53 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
   Tensor shared_b = make_tensor(make_smem_ptr(storage.b), SmemLayoutB{});  // (n, k, stage)
 
   if (threadIdx.x < kGroupThreads) {
-    // Producer warpgroup.
+    // Producer warpgroup. Thread t copies the 16-byte chunk t % 8 of the tile rows t / 8 + 16 i:
+    // their source rows stay in registers for a whole tile (the next tile's slots are loaded
+    // while this one streams), and since 16 i does not change a row's swizzle phase (row % 8),
+    // its shared destinations are one base plus fixed strides. The loop then issues little
+    // more than the cp.asyncs (a producer that recomputed addresses per chunk was issue-bound
+    // and left the consumers waiting on full stages).
     cutlass::arch::warpgroup_reg_dealloc<kProducerRegisters>();
+    constexpr int kRowsPerThread = kTileRows / kRowsPerInstruction;
+    constexpr uint32_t kRowBytes = kTileK * sizeof(Element);
+    constexpr uint32_t kStageBytesA = kTileRows * kRowBytes;
     const int thread = threadIdx.x;
     const int chunk = thread % kChunksPerRow;
     const int first_tile_row = thread / kChunksPerRow;
     const Element* x = static_cast<const Element*>(params.x);
+    // The layout's strides this relies on: 128 bytes per row, kTileRows rows per stage, and a
+    // swizzle phase that repeats every 8 rows.
+    static_assert(SmemLayoutA{}(make_coord(kRowsPerInstruction, 0, 0)) == kRowsPerInstruction * kTileK &&
+                      SmemLayoutA{}(make_coord(0, 0, 1)) == kTileRows * kTileK,
+                  "row and stage strides of the A stages");
+    const uint32_t destination_base = cast_smem_ptr_to_uint(&shared_a(first_tile_row, chunk * 8, 0));
     Tensor weight_coords = weight_tma.get_tma_tensor(
         make_shape(static_cast<int32_t>(params.n), static_cast<int32_t>(params.k), num_experts));
+
+    // The slots of this thread's rows of tile `tile` (-1: a zero row).
+    const auto load_slots = [&](int tile, int32_t (&slots)[kRowsPerThread]) {
+      const TileCoord coord = tile_coord(tiles_before, rows, n_tiles, tile);
+      CUTE_UNROLL
+      for (int i = 0; i < kRowsPerThread; ++i) {
+        const int row = coord.m_tile * kTileRows + first_tile_row + i * kRowsPerInstruction;
+        slots[i] = row < coord.rows ? params.row_to_slot[coord.first_row + row] : -1;
+      }
+    };
+    int32_t next_slots[kRowsPerThread];
+    if (static_cast<int>(blockIdx.x) < total_tiles) load_slots(blockIdx.x, next_slots);
+
     int stage = 0;
     uint32_t phase = 0;
     for (int tile = blockIdx.x; tile < total_tiles; tile += gridDim.x) {
       const TileCoord coord = tile_coord(tiles_before, rows, n_tiles, tile);
-      // Every producer thread has issued the previous tile's loads before its row list changes.
-      cutlass::arch::NamedBarrier::arrive_and_wait(kGroupThreads, kProducerBarrier);
-      if (thread < kTileRows) {
-        const int row = coord.m_tile * kTileRows + thread;
-        int64_t offset = -1;
-        if (row < coord.rows) {
-          const int32_t slot = params.row_to_slot[coord.first_row + row];
-          if (slot >= 0) offset = static_cast<int64_t>(slot / params.top_k) * params.x_row_stride;
-        }
-        storage.row_offsets[thread] = offset;
+      const Element* sources[kRowsPerThread];
+      CUTE_UNROLL
+      for (int i = 0; i < kRowsPerThread; ++i) {
+        const int32_t slot = next_slots[i];
+        sources[i] = slot >= 0 ? x + static_cast<int64_t>(slot / params.top_k) * params.x_row_stride + chunk * 8 : nullptr;
       }
-      cutlass::arch::NamedBarrier::arrive_and_wait(kGroupThreads, kProducerBarrier);
+      const int following = tile + static_cast<int>(gridDim.x);
+      if (following < total_tiles) load_slots(following, next_slots);
 
       Tensor tile_weights =
           local_tile(weight_coords(_, _, coord.expert), TileShapeB{}, make_coord(coord.n_tile, _));  // (n, k, k_block)
@@ -231,15 +252,14 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
           cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(&storage.full[stage], kWeightStageBytes);
           copy(weight_tma.with(storage.full[stage]), source_b(_, k_block), destination_b(_, stage));
         }
-        const int64_t column = static_cast<int64_t>(k_block) * kTileK + chunk * 8;
-        const bool column_in_range = column < params.k;
+        const int64_t column = static_cast<int64_t>(k_block) * kTileK;
+        const bool column_in_range = column + chunk * 8 < params.k;
+        const uint32_t destination = destination_base + stage * kStageBytesA;
         CUTE_UNROLL
-        for (int i = 0; i < kTileRows / kRowsPerInstruction; ++i) {
-          const int tile_row = first_tile_row + i * kRowsPerInstruction;
-          const int64_t offset = storage.row_offsets[tile_row];
-          const bool load = column_in_range && offset >= 0;
-          const uint32_t destination = cast_smem_ptr_to_uint(&shared_a(tile_row, chunk * 8, stage));
-          cp_async_zero_fill(destination, load ? x + offset + column : x, load ? 16 : 0);
+        for (int i = 0; i < kRowsPerThread; ++i) {
+          const bool load = column_in_range && sources[i] != nullptr;
+          cp_async_zero_fill(destination + i * kRowsPerInstruction * kRowBytes, load ? sources[i] + column : x,
+                             load ? 16 : 0);
         }
         cutlass::arch::cpasync_barrier_arrive_noinc(&storage.full[stage]);
         if (++stage == kStages) {
