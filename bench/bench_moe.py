@@ -197,8 +197,12 @@ def markdown(merged, header_lines):
     below = [r for r in merged if r["ratio"] is not None and r["ratio"] < 0.97]
     out.append("")
     if below:
+        # With each side's own routing, a ratio can reflect unequal work: say so per row.
         out.append("Below 0.97x the peer: " + ", ".join(
-            "{} M={} ({:.2f}x)".format(r["shape"], r["M"], r["ratio"]) for r in below))
+            "{} M={} ({:.2f}x; experts hit {} / {}, % floor {} / {})".format(
+                r["shape"], r["M"], r["ratio"], fmt(r["experts_hit"], "{:.0f}"),
+                fmt(r["peer_experts_hit"], "{:.0f}"), fmt(r["pct_floor"], "{:.0f}%"),
+                fmt(r["peer_pct_floor"], "{:.0f}%")) for r in below))
     else:
         out.append("Below 0.97x the peer: none among the rows measured on both sides.")
     return "\n".join(out) + "\n"
