@@ -46,7 +46,7 @@ struct ExpertsPath {
   GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
   // Grouped tile only: GEMM1 reads the token rows by index (gather_gemm1.h) instead of CUTLASS's
   // GEMM1 on a gathered copy: the 128x256 and 64x256 tiles with narrow experts
-  // (I <= kNarrowIntermediate) and fewer than 256 rows per expert.
+  // (I <= kNarrowIntermediate), fewer than 256 rows per expert, on a GPU below 4 TB/s.
   bool gemm1_reads_rows_by_index = false;
 };
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
