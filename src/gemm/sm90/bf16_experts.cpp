@@ -121,12 +121,22 @@ void run_activation_kernel(const MoeConfig& moe, const ExpertRows& rows, const v
   launch_expert_activation(activation, stream);
 }
 
+// Token rows per tile of the gathering GEMM1 (gather_gemm1.h) that stands in for a grouped tile's
+// GEMM1; 0 for the tiles it does not have.
+int gather_gemm1_tile_rows(GroupedTile tile) {
+  switch (tile) {
+    case GroupedTile::k128x256: return 128;
+    case GroupedTile::k64x256: return 64;
+    default: return 0;
+  }
+}
+
 // GEMM1 reading the token rows by index (ExpertsPath::gemm1_reads_rows_by_index); the activation
 // runs in its epilogue unless a gated w13 kept the checkpoint order.
 void run_gather_gemm1(const MoeConfig& moe, const ExpertWeights& weights, const Bf16ExpertsCall& call,
                       GroupedTile tile, void* gemm1_out, void* activation_out, Stream stream) {
   GatherGemm1Params gemm1;
-  gemm1.tile_rows = tile == GroupedTile::k64x256 ? 64 : 128;
+  gemm1.tile_rows = gather_gemm1_tile_rows(tile);
   gemm1.rows = call.rows;
   gemm1.x = call.x;
   gemm1.x_row_stride = call.x_row_stride > 0 ? call.x_row_stride : moe.hidden_size;
@@ -197,8 +207,8 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
     // 256 rows per expert narrow GEMM1s turn compute-bound too (not measured yet): they keep the
     // copy. Measured on H100s only: an H200 (4.8 TB/s) pays less for the copy and keeps it.
     constexpr double kGatherMaxMeanRows = 256.0;
-    const bool gather_tile = path.grouped_tile == GroupedTile::k128x256 || path.grouped_tile == GroupedTile::k64x256;
-    path.gemm1_reads_rows_by_index = gather_tile && tile_context.bandwidth == PeakBandwidth::kBelow4TBps &&
+    path.gemm1_reads_rows_by_index = gather_gemm1_tile_rows(path.grouped_tile) > 0 &&
+                                     tile_context.bandwidth == PeakBandwidth::kBelow4TBps &&
                                      tile_context.intermediate_size <= kNarrowIntermediate &&
                                      mean < kGatherMaxMeanRows;
   }
@@ -208,9 +218,7 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
 bool experts_path_reads_rows_by_index(const ExpertsPath& path, TokenGather gather) {
   if (gather == TokenGather::kCopy) return false;
   if (path.kernel == ExpertKernel::kWeightStreaming) return true;
-  if (gather == TokenGather::kIndex) {
-    return path.grouped_tile == GroupedTile::k128x256 || path.grouped_tile == GroupedTile::k64x256;
-  }
+  if (gather == TokenGather::kIndex) return gather_gemm1_tile_rows(path.grouped_tile) > 0;
   return path.gemm1_reads_rows_by_index;
 }
 
