@@ -594,7 +594,8 @@ TEST(Bf16ExpertsGpuTokenGather, RowsReadByIndexEqualTheGatheredCopyBitwise) {
 // an EP shard with strided hidden_states, rows that do not fill the tile, H not a multiple of the
 // 64-wide K step (264), I = 232 (checkpoint-order w13: the product is stored and the activation
 // kernel follows), a non-gated activation whose n is not a multiple of 256 (I = 248), experts
-// without rows, and a wide expert (Qwen3-30B-A3B, I = 768).
+// without rows, a wide expert (Qwen3-30B-A3B, I = 768), and 600 rows per expert, so that every
+// CTA of the persistent grid runs several tiles and the shared-memory ring wraps many times.
 TEST(Bf16ExpertsGpuGatherGemm1, RowsReadByIndexEqualTheGatheredCopyBitwise) {
   FUSEDMOE_REQUIRE_SM90();
   for (const GatherCase& gather_case :
@@ -602,7 +603,8 @@ TEST(Bf16ExpertsGpuGatherGemm1, RowsReadByIndexEqualTheGatheredCopyBitwise) {
         GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 100, 264, 232}, 2, 8},
         GatherCase{LayerCase{"nemotron-3-nano", 1, 16, 150, 0, 248}},
         GatherCase{LayerCase{"qwen3-30b-a3b", 1, 64, 9, 0, 256}, 1, 8},
-        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 200}}}) {
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 32, 200}},
+        GatherCase{LayerCase{"qwen3-30b-a3b", 1, 16, 1200, 512, 256}}}) {
     for (const sm90::GroupedTile tile : {sm90::GroupedTile::k128x256, sm90::GroupedTile::k64x256}) {
       expect_rows_by_index_equal_the_copy(gather_case, ExpertKernel::kGroupedTile, static_cast<int32_t>(tile));
     }
