@@ -60,9 +60,9 @@ constexpr const char* kDetails =
     "  --expert-kernel K auto (default: chosen per call) | weight-streaming | grouped-tile\n"
     "  --tactic N        with a forced --expert-kernel: grouped-tile 0..4 = 64x128, 128x128,\n"
     "                    256x128, 128x256, 64x256 tiles; weight-streaming 0..3 = token tiles 8..64\n"
-    "  --token-gather G  auto (default: token rows read by index where measured faster) | copy |\n"
-    "                    (dispatch copies them into a per-expert buffer first) | index (by index\n"
-    "                    wherever a kernel can)\n"
+    "  --token-gather G  auto (default: token rows read by index where measured faster) |\n"
+    "                    copy (dispatch copies them into a per-expert buffer first) |\n"
+    "                    index (read by index wherever a kernel can)\n"
     "\n"
     "exit status: 0 pass, 1 verification failed, 2 bad arguments or device unavailable,\n"
     "             3 runtime error\n";
