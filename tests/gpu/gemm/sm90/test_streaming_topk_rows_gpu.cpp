@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "gemm/sm90/streaming_experts.h"
-#include "gpu_test_common.h"
+#include "gpu/gpu_test_common.h"
 #include "support/device_buffer.h"
 #include "support/gpu_skip.h"
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "gpu_test_common.h"
+#include "gpu/gpu_test_common.h"
 #include "reference/reference.h"
 #include "support/device_buffer.h"
 #include "support/gpu_skip.h"

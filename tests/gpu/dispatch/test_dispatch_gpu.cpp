@@ -18,7 +18,7 @@
 #include "core/cuda_backend.h"
 #include "core/limits.h"
 #include "dispatch/dispatch_kernels.h"
-#include "gpu_test_common.h"
+#include "gpu/gpu_test_common.h"
 #include "reference/reference.h"
 #include "support/device_buffer.h"
 #include "support/gpu_skip.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/limits.h"
-#include "gpu_test_common.h"
+#include "gpu/gpu_test_common.h"
 #include "support/device_buffer.h"
 #include "support/gpu_skip.h"
 
