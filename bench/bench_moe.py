@@ -17,7 +17,12 @@ name `.peers` in the device run's carry list.
 
     python3 bench/bench_moe.py [--quick] [--shapes A,B@tp8] [--tokens 1,8] [--budget SECONDS]
                                [--out DIR] [--fusedmoe PATH] [--peer PATH] [--no-peer]
-                               [--fusedmoe-args "--rotate 1"]
+                               [--fusedmoe-args "--rotate 1"] [--same-routing]
+
+--same-routing: fusedmoe times the peer's own ids and weights (bench/peer_routing.py records them
+from the peer's code, before either side is timed) with one input set replayed, as the peer does:
+both sides then read the same experts (the table's experts-hit column shows it), at the cost of
+the L2 reuse that one replayed set allows at small M on both sides alike.
 
 Writes DIR/perf_table.md (the table) and DIR/bench_moe_raw.csv (every column of both sides);
 DIR defaults to $OUT, else ./bench-out. Standard library only: torch is needed by the peer alone.
@@ -251,6 +256,8 @@ def main():
     ap.add_argument("--peer", default=None, help="path of triton_moe.py")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--fusedmoe-args", default="", help="extra arguments for `fusedmoe bench`")
+    ap.add_argument("--same-routing", action="store_true",
+                    help="fusedmoe times the peer's own routing, one input set (see above)")
     args = ap.parse_args()
 
     start = time.monotonic()
@@ -263,6 +270,22 @@ def main():
     notes = []
 
     binary = find_fusedmoe(args.fusedmoe)
+    peer = None if args.no_peer else find_peer(args.peer)
+    extra_fusedmoe_args = shlex.split(args.fusedmoe_args)
+    if args.same_routing:
+        routing_dir = os.path.join(scratch, "routing")
+        if peer is None:
+            notes.append("same routing: no peer to take it from; each side draws its own")
+        else:
+            statuses = []
+            for label in [l for l in labels if l in PEER_SHAPES]:
+                cmd = [sys.executable, os.path.join(repo_root(), "bench", "peer_routing.py"), "--peer", peer,
+                       "--shape", PEER_SHAPES[label], "--label", label, "--tokens", tokens, "--out", routing_dir]
+                status, _ = run_streaming(cmd, max(deadline - time.monotonic(), 1.0))
+                statuses.append(str(status))
+            extra_fusedmoe_args += ["--routing-dir", routing_dir, "--rotate", "1"]
+            notes.append("same routing: fusedmoe timed the peer's ids and weights, one input set "
+                         "(peer_routing.py exit " + "/".join(statuses) + ")")
     fusedmoe_lines = []
     ours = {}
     if binary is None:
@@ -276,7 +299,7 @@ def main():
         for i, label in enumerate(labels):
             our_csv = os.path.join(scratch, f"fusedmoe_bench_{i}.csv")
             cmd = [binary, "bench", "--model", label, "--tokens", tokens, "--csv", our_csv]
-            cmd += shlex.split(args.fusedmoe_args)
+            cmd += extra_fusedmoe_args
             share = (our_deadline - time.monotonic()) / (len(labels) - i)
             status, lines = run_streaming(cmd, max(share, 1.0))
             fusedmoe_lines += lines
@@ -285,7 +308,6 @@ def main():
         notes.append("fusedmoe bench (one process per shape): exit " + "/".join(statuses))
 
     peers = {}
-    peer = None if args.no_peer else find_peer(args.peer)
     if args.no_peer:
         notes.append("peer: not run (--no-peer)")
     elif peer is None:

@@ -19,6 +19,7 @@
 #include "common/bench_shapes.h"
 #include "common/ceilings.h"
 #include "common/cuda_check.h"
+#include "common/routing_file.h"
 #include "common/tool_error.h"
 #include "common/weight_formats.h"
 
@@ -31,6 +32,8 @@ struct BenchRequest {
   tools::BenchRowOptions row;
   std::string csv_path;
   uint64_t seed = 0;
+  // --routing-dir: each row's ids and weights from <dir>/<shape label>_M<tokens>.bin.
+  std::string routing_dir;
 };
 
 ExpertKernel parse_expert_kernel(const std::string& name) {
@@ -57,7 +60,7 @@ tools::ReplayTiming parse_timing(const std::string& name) {
 BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   const Options options(args,
                         {"model", "tp", "tokens", "entry", "iterations", "warmup", "csv", "seed",
-                         "rotate", "timing", "expert-kernel", "tactic", "token-gather"},
+                         "rotate", "timing", "expert-kernel", "tactic", "token-gather", "routing-dir"},
                         {});
   BenchRequest request;
   const int32_t tp = static_cast<int32_t>(options.get_int("tp", 1, 1, 1024));
@@ -78,6 +81,10 @@ BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   request.row.expert_kernel = parse_expert_kernel(options.get("expert-kernel", "auto"));
   request.row.tactic = static_cast<int32_t>(options.get_int("tactic", -1, -1, 4));
   request.row.token_gather = parse_token_gather(options.get("token-gather", "auto"));
+  request.routing_dir = options.get("routing-dir", "");
+  if (!request.routing_dir.empty() && request.row.entry != tools::BenchEntry::kRouted) {
+    throw tools::UsageError("--routing-dir needs --entry routed (the fused entry routes itself)");
+  }
   request.csv_path = options.get("csv", "");
   request.seed = options.get_seed("seed");
   return request;
@@ -90,6 +97,11 @@ void print_request(const BenchRequest& request) {
             "logits, outside the timed region"
           : "moe_fused; the preset's own routing on N(0,1) fp32 logits, timed";
   std::printf("entry     %s\n", routing);
+  if (!request.routing_dir.empty()) {
+    std::printf("routing   ids and weights read from %s/<shape>_M<tokens>.bin instead (same for every "
+                "input set)\n",
+                request.routing_dir.c_str());
+  }
   std::printf("experts   expert kernel %s, tactic %d, token gather %s\n",
               expert_kernel_name(request.row.expert_kernel), request.row.tactic,
               token_gather_name(request.row.token_gather));
@@ -117,7 +129,11 @@ BenchRow bench_row(const tools::BenchLayer& layer, const tools::BenchShape& shap
   row.entry = request.row.entry;
   row.tokens = tokens;
   try {
-    row.measurement = tools::measure_bench_row(layer, tokens, request.row, stream);
+    tools::BenchRowOptions options = request.row;
+    if (!request.routing_dir.empty()) {
+      options.routing_file = tools::routing_file_path(request.routing_dir, shape.label(), tokens);
+    }
+    row.measurement = tools::measure_bench_row(layer, tokens, options, stream);
     row.figures = tools::bench_figures(
         tools::bench_cost(layer.moe(), row.measurement.experts_hit, tokens), ceilings,
         row.measurement.seconds);

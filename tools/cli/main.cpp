@@ -63,6 +63,9 @@ constexpr const char* kDetails =
     "  --token-gather G  auto (default: token rows read by index where measured faster) |\n"
     "                    copy (dispatch copies them into a per-expert buffer first) |\n"
     "                    index (read by index wherever a kernel can)\n"
+    "  --routing-dir D   routed entry: ids and weights from D/<shape>_M<tokens>.bin (int32 ids\n"
+    "                    then fp32 weights, [M, top_k] each; bench/peer_routing.py writes the\n"
+    "                    Triton peer's) instead of moe_route, the same for every input set\n"
     "\n"
     "exit status: 0 pass, 1 verification failed, 2 bad arguments or device unavailable,\n"
     "             3 runtime error\n";

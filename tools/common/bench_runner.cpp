@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "common/bench_figures.h"
 #include "common/cuda_check.h"
 #include "common/device_checks.h"
+#include "common/routing_file.h"
+#include "common/tool_error.h"
 
 namespace fusedmoe::tools {
 namespace {
@@ -98,13 +101,31 @@ BenchMeasurement measure_bench_row(const BenchLayer& layer, int64_t tokens,
   const Workspace workspace{tensors.scratch(plan.workspace_bytes), plan.workspace_bytes};
 
   BenchMeasurement result;
+  std::optional<RoutedIds> routing_from_file;
+  if (!options.routing_file.empty()) {
+    if (options.entry != BenchEntry::kRouted) {
+      throw UsageError("--routing-dir: routing from a file needs the routed entry (--entry routed)");
+    }
+    routing_from_file = read_routing_file(options.routing_file, tokens, moe.top_k, moe.num_experts);
+  }
   std::vector<BenchInputs> sets;
   double hit_sum = 0.0;
   const auto add_set = [&] {
     BenchInputs inputs = make_bench_inputs(tensors, layer, tokens, static_cast<int32_t>(sets.size()),
                                            stream);
-    moe_route(plan, routing_inputs(layer, inputs, options.entry), inputs.topk_ids,
-              inputs.topk_weights, workspace, stream);
+    if (routing_from_file) {
+      // After the set's own fills on `stream`; synchronous copies of pageable host memory.
+      check_cuda_call(cudaStreamSynchronize(stream), "cudaStreamSynchronize(bench inputs)");
+      check_cuda_call(cudaMemcpy(inputs.topk_ids.data, routing_from_file->ids.data(),
+                                 routing_from_file->ids.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
+                      "cudaMemcpy(routing ids)");
+      check_cuda_call(cudaMemcpy(inputs.topk_weights.data, routing_from_file->weights.data(),
+                                 routing_from_file->weights.size() * sizeof(float), cudaMemcpyHostToDevice),
+                      "cudaMemcpy(routing weights)");
+    } else {
+      moe_route(plan, routing_inputs(layer, inputs, options.entry), inputs.topk_ids,
+                inputs.topk_weights, workspace, stream);
+    }
     hit_sum += static_cast<double>(count_experts_hit(moe, inputs.topk_ids));
     sets.push_back(inputs);
   };

@@ -2,7 +2,8 @@
 //
 //   routed  moe_routed given top-k ids and weights that moe_route computed beforehand with
 //           softmax -> top-k + renormalize on N(0, 1) logits (the Triton peer's routing), outside
-//           the timed region. The time covers dispatch, both GEMMs and combine.
+//           the timed region (or read from a file: BenchRowOptions::routing_file). The time
+//           covers dispatch, both GEMMs and combine.
 //   fused   moe_fused with the preset's own routing on N(0, 1) logits (plus the preset's biases):
 //           routing is timed too.
 // Input sets rotate (bench_rotation_sets) so that small working sets do not sit in L2; each set
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "common/bench_layer.h"
 #include "common/bench_shapes.h"
@@ -23,6 +25,9 @@ struct BenchRowOptions {
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
   int32_t tactic = -1;  // PlanOptions::tactic
   TokenGather token_gather = TokenGather::kAuto;
+  // Routed entry only: every input set's ids and weights come from this file (routing_file.h)
+  // instead of moe_route, e.g. the Triton peer's own routing for a same-work comparison.
+  std::string routing_file;
   ReplayOptions replay;
 };
 
