@@ -8,7 +8,15 @@
 //   y = â · W2ᵀ + b2, rounded to the output dtype (via fp32); with a row weight w the stored row
 //       is round(w · y) (the kernels scale the stored bf16 row)
 // Rows past a segment's count are not written. docs/NUMERICS.md ("Experts") is the long form.
+//
+// An expert's rows run on several threads (each row's arithmetic is its own and writes only its
+// own output row, so the result does not depend on the thread count): the GPU tests compare
+// against this reference at hundreds of rows and wait for it on the device's clock.
+#include <algorithm>
+#include <exception>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/check.h"
@@ -142,6 +150,36 @@ void split_gate_up(const std::vector<double>& h, GateUpLayout layout, int64_t j,
   }
 }
 
+// Runs body(0 .. count-1) over up to hardware_concurrency threads (this one included), in
+// contiguous chunks; rethrows the first exception of any chunk once all have finished.
+template <typename Body>
+void for_each_row_in_parallel(int64_t count, const Body& body) {
+  constexpr int64_t kMinRowsPerThread = 4;  // below that, a thread costs more than it saves
+  const int64_t hardware = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t threads = std::max<int64_t>(1, std::min(hardware, count / kMinRowsPerThread));
+  const auto run_chunk = [&](int64_t chunk) {
+    const int64_t begin = count * chunk / threads;
+    const int64_t end = count * (chunk + 1) / threads;
+    for (int64_t i = begin; i < end; ++i) body(i);
+  };
+  std::vector<std::future<void>> helpers;
+  for (int64_t chunk = 1; chunk < threads; ++chunk) helpers.push_back(std::async(std::launch::async, run_chunk, chunk));
+  std::exception_ptr failure;
+  try {
+    run_chunk(0);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  for (std::future<void>& helper : helpers) {
+    try {
+      helper.get();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
 class ExpertRunner {
  public:
   ExpertRunner(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeights& weights,
@@ -157,9 +195,8 @@ class ExpertRunner {
       if (segments[e].count == 0) continue;
       const DenseMatrix w13 = dequantize_expert_matrix(moe_.weight_format, weights_, WhichMatrix::kW13, e, hidden_);
       const DenseMatrix w2 = dequantize_expert_matrix(moe_.weight_format, weights_, WhichMatrix::kW2, e, inter_);
-      for (int64_t i = 0; i < segments[e].count; ++i) {
-        run_row(e, rows_.row(e, segments[e].begin + i), w13, w2);
-      }
+      const Segment segment = segments[e];
+      for_each_row_in_parallel(segment.count, [&](int64_t i) { run_row(e, rows_.row(e, segment.begin + i), w13, w2); });
     }
   }
 

@@ -174,6 +174,24 @@ TEST(ReferenceExperts, ContiguousCountsLeavePaddingRowsUntouched) {
   }
 }
 
+// The reference runs an expert's rows on several threads: with 67 rows over two experts (chunks
+// of different sizes on any core count), every row must equal the row computed alone.
+TEST(ReferenceExperts, RowsRunTogetherEqualEachRowRunAlone) {
+  const MoeConfig moe = small_config(32, 16, 2, Activation::kSwiGLU);
+  const TestLayer layer = testing::make_layer(moe, 43);
+  const int64_t rows = 67;
+  const HostTensor x = HostTensor::of(DType::kBFloat16, {rows, 32}, testing::Random(44).normals(rows * 32));
+  const HostTensor together = run_contiguous(moe, layer.weights(), x, {0, 40, static_cast<double>(rows)});
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<double> row_values;
+    for (int64_t h = 0; h < 32; ++h) row_values.push_back(x.at({r, h}));
+    const HostTensor one = HostTensor::of(DType::kBFloat16, {1, 32}, row_values);
+    const std::vector<double> offsets = r < 40 ? std::vector<double>{0, 1, 1} : std::vector<double>{0, 0, 1};
+    const HostTensor alone = run_contiguous(moe, layer.weights(), one, offsets);
+    for (int64_t h = 0; h < 32; ++h) ASSERT_EQ(together.at({r, h}), alone.at({0, h})) << "row " << r << " column " << h;
+  }
+}
+
 TEST(ReferenceExperts, PreQuantizedFp8InputEqualsQuantizingInsideTheExperts) {
   for (ActivationQuant quant : {ActivationQuant::kFP8Group128, ActivationQuant::kFP8PerToken}) {
     MoeConfig moe = small_config(256, 128, 1, Activation::kSwiGLU);
