@@ -22,6 +22,14 @@ namespace {
 // the grouped tile GEMM.
 class Bf16ExpertsGpu : public ::testing::TestWithParam<std::tuple<LayerCase, ExpertKernel>> {};
 
+std::string preset_case_name(const ::testing::TestParamInfo<std::tuple<LayerCase, ExpertKernel>>& info) {
+  std::string name = case_name(std::get<0>(info.param)) + "_" + kernel_label(std::get<1>(info.param));
+  for (char& c : name) {
+    if (c == '-' || c == '.') c = '_';
+  }
+  return name;
+}
+
 TEST_P(Bf16ExpertsGpu, FusedMatchesReferenceAndRoutedIsBitwiseFused) {
   FUSEDMOE_REQUIRE_SM90();
   const LayerCase layer_case = std::get<0>(GetParam());
@@ -68,13 +76,26 @@ INSTANTIATE_TEST_SUITE_P(
                       // Non-gated with K >= 3072: ReLU² in the 64x256 tile's epilogue.
                       LayerCase{"nemotron-3-nano", 1, 16, 64, 3072, 256}),
                       ::testing::Values(ExpertKernel::kWeightStreaming, ExpertKernel::kGroupedTile)),
-    [](const ::testing::TestParamInfo<std::tuple<LayerCase, ExpertKernel>>& info) {
-      std::string name = case_name(std::get<0>(info.param)) + "_" + kernel_label(std::get<1>(info.param));
-      for (char& c : name) {
-        if (c == '-' || c == '.') c = '_';
-      }
-      return name;
-    });
+    preset_case_name);
+
+// The rest of the matrix M in {1, 7, 64, 257} for every preset the list above leaves short
+// (M = 4096 is StreamingAndGroupedTileAgreeAtPrefillSizes below: too slow for the reference), on
+// TP slices where the full expert would make the reference slow: I = 1792 (Mixtral / 8), 384
+// (MiniMax-M2 / 4), 928 (Nemotron / 2), 176 (GLM-4.5-Air / 8, a size no tile divides).
+INSTANTIATE_TEST_SUITE_P(
+    PresetMatrix, Bf16ExpertsGpu,
+    ::testing::Combine(::testing::Values(LayerCase{"deepseek-v3", 8, 32, 7}, LayerCase{"qwen3-235b-a22b", 8, 16, 1},
+                                         LayerCase{"qwen3-235b-a22b", 8, 16, 7}, LayerCase{"qwen3-235b-a22b", 8, 16, 257},
+                                         LayerCase{"mixtral-8x7b", 8, 0, 1}, LayerCase{"mixtral-8x7b", 8, 0, 7},
+                                         LayerCase{"mixtral-8x7b", 8, 0, 257}, LayerCase{"minimax-m2", 4, 32, 1},
+                                         LayerCase{"minimax-m2", 4, 32, 7}, LayerCase{"minimax-m2", 4, 32, 257},
+                                         LayerCase{"nemotron-3-nano", 2, 16, 1}, LayerCase{"nemotron-3-nano", 2, 16, 257},
+                                         LayerCase{"llama-4-scout", 8, 0, 1}, LayerCase{"llama-4-scout", 8, 0, 7},
+                                         LayerCase{"llama-4-scout", 8, 0, 257}, LayerCase{"glm-4.5-air", 8, 16, 1},
+                                         LayerCase{"glm-4.5-air", 8, 16, 7}, LayerCase{"glm-4.5-air", 8, 16, 64},
+                                         LayerCase{"glm-4.5-air", 8, 16, 257}),
+                       ::testing::Values(ExpertKernel::kWeightStreaming, ExpertKernel::kGroupedTile)),
+    preset_case_name);
 
 // Every forced tactic (grouped tiles 64x128, 128x128, 256x128, 128x256, 64x256; streaming token
 // tiles 8..64) against the reference: the heuristic alone would leave some of them untested at these sizes.
