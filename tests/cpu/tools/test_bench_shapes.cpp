@@ -8,18 +8,10 @@
 
 #include "common/bench_shapes.h"
 #include "common/tool_error.h"
+#include "usage_message.h"
 
 namespace fusedmoe::tools {
 namespace {
-
-std::string usage_message(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const UsageError& error) {
-    return error.what();
-  }
-  return "(no UsageError)";
-}
 
 TEST(BenchShapesTest, DefaultsAreThePeersFiveShapes) {
   const std::vector<BenchShape> shapes = default_bench_shapes();

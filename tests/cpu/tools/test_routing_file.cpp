@@ -11,18 +11,10 @@
 
 #include "common/routing_file.h"
 #include "common/tool_error.h"
+#include "usage_message.h"
 
 namespace fusedmoe::tools {
 namespace {
-
-std::string usage_message(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const UsageError& error) {
-    return error.what();
-  }
-  return "(no UsageError)";
-}
 
 // Writes int32 ids then fp32 weights, as bench/peer_routing.py does.
 std::string write_file(const std::string& name, const std::vector<int32_t>& ids, const std::vector<float>& weights) {
