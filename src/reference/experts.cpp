@@ -12,14 +12,11 @@
 // An expert's rows run on several threads (each row's arithmetic is its own and writes only its
 // own output row, so the result does not depend on the thread count): the GPU tests compare
 // against this reference at hundreds of rows and wait for it on the device's clock.
-#include <algorithm>
-#include <exception>
-#include <future>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/check.h"
+#include "core/parallel_for.h"
 #include "reference/activation.h"
 #include "reference/activation_quant.h"
 #include "reference/reference.h"
@@ -150,36 +147,6 @@ void split_gate_up(const std::vector<double>& h, GateUpLayout layout, int64_t j,
   }
 }
 
-// Runs body(0 .. count-1) over up to hardware_concurrency threads (this one included), in
-// contiguous chunks; rethrows the first exception of any chunk once all have finished.
-template <typename Body>
-void for_each_row_in_parallel(int64_t count, const Body& body) {
-  constexpr int64_t kMinRowsPerThread = 4;  // below that, a thread costs more than it saves
-  const int64_t hardware = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  const int64_t threads = std::max<int64_t>(1, std::min(hardware, count / kMinRowsPerThread));
-  const auto run_chunk = [&](int64_t chunk) {
-    const int64_t begin = count * chunk / threads;
-    const int64_t end = count * (chunk + 1) / threads;
-    for (int64_t i = begin; i < end; ++i) body(i);
-  };
-  std::vector<std::future<void>> helpers;
-  for (int64_t chunk = 1; chunk < threads; ++chunk) helpers.push_back(std::async(std::launch::async, run_chunk, chunk));
-  std::exception_ptr failure;
-  try {
-    run_chunk(0);
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  for (std::future<void>& helper : helpers) {
-    try {
-      helper.get();
-    } catch (...) {
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
-}
-
 class ExpertRunner {
  public:
   ExpertRunner(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeights& weights,
@@ -196,7 +163,9 @@ class ExpertRunner {
       const DenseMatrix w13 = dequantize_expert_matrix(moe_.weight_format, weights_, WhichMatrix::kW13, e, hidden_);
       const DenseMatrix w2 = dequantize_expert_matrix(moe_.weight_format, weights_, WhichMatrix::kW2, e, inter_);
       const Segment segment = segments[e];
-      for_each_row_in_parallel(segment.count, [&](int64_t i) { run_row(e, rows_.row(e, segment.begin + i), w13, w2); });
+      // Fewer than 4 rows per thread: a thread costs more than it saves.
+      detail::parallel_for(segment.count, 4,
+                           [&](int64_t, int64_t i) { run_row(e, rows_.row(e, segment.begin + i), w13, w2); });
     }
   }
 

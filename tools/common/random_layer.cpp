@@ -1,16 +1,14 @@
 #include "common/random_layer.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <limits>
-#include <thread>
 
 #include "common/random_stream.h"
 #include "common/tool_error.h"
 #include "core/host_numerics.h"
+#include "core/parallel_for.h"
 #include "reference/quantize.h"
 
 namespace fusedmoe::tools {
@@ -248,26 +246,13 @@ void RandomLayer::generate_experts(const std::vector<int32_t>& global_experts) {
     if (generated_[static_cast<size_t>(local)]) continue;
     if (std::find(pending.begin(), pending.end(), expert) == pending.end()) pending.push_back(expert);
   }
-  // Experts are independent (own random streams, disjoint slices of every tensor), so workers
-  // take them one at a time from a shared counter.
-  const size_t workers = std::min<size_t>(pending.size(), std::max(1u, std::thread::hardware_concurrency()));
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(workers);
-  const auto work = [&](size_t worker) {
-    std::vector<float> master;
-    try {
-      for (size_t i = next++; i < pending.size(); i = next++) fill_expert(pending[i], master);
-    } catch (...) {
-      errors[worker] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t worker = 1; worker < workers; ++worker) threads.emplace_back(work, worker);
-  if (workers > 0) work(0);
-  for (std::thread& thread : threads) thread.join();
-  for (const std::exception_ptr& error : errors) {
-    if (error) std::rethrow_exception(error);
-  }
+  // Experts are independent (own random streams, disjoint slices of every tensor); each worker
+  // keeps one scratch buffer for the master weights.
+  const int64_t count = static_cast<int64_t>(pending.size());
+  std::vector<std::vector<float>> master(static_cast<size_t>(detail::parallel_workers(count, 1)));
+  detail::parallel_for(count, 1, [&](int64_t worker, int64_t i) {
+    fill_expert(pending[static_cast<size_t>(i)], master[static_cast<size_t>(worker)]);
+  });
 }
 
 void RandomLayer::generate_all_experts() {
