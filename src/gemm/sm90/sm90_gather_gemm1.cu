@@ -27,12 +27,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <type_traits>
 
 #include "core/check.h"
 #include "core/cuda_pdl.cuh"
+#include "core/cuda_shared_memory.h"
 #include "core/device_attribute.h"
 #include "core/prefix_search.cuh"
 #include "cute/tensor.hpp"
@@ -367,23 +367,10 @@ void check_internal(bool condition, const std::string& what) {
 template <int kTileRows>
 void launch_tile(const GatherGemm1Params& params, cudaStream_t stream) {
   const auto weight_tma = make_weight_tma(params);
-  const auto kernel = gather_gemm1_kernel<kTileRows, std::remove_const_t<decltype(weight_tma)>>;
+  constexpr auto* kernel = gather_gemm1_kernel<kTileRows, std::remove_const_t<decltype(weight_tma)>>;
   const int bytes = static_cast<int>(GatherTile<kTileRows>::shared_bytes(params.rows.num_experts));
-  // Opt in to the dynamic shared memory once per device, again only when a call with more experts
-  // needs more than was set (no driver call per launch otherwise).
-  constexpr int kMaxDevices = 64;
-  static std::mutex mutex;
-  static int configured_bytes[kMaxDevices] = {};
-  int device = 0;
-  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (device >= kMaxDevices || configured_bytes[device] < bytes) {
-      cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
-                       "cudaFuncSetAttribute(gather GEMM1 shared memory)");
-      if (device < kMaxDevices) configured_bytes[device] = bytes;
-    }
-  }
+  // The bytes grow with the experts: a call with more experts than any before raises the opt-in.
+  cuda::ensure_dynamic_shared_memory<kernel>(bytes, "gather GEMM1");
   const int multiprocessors =
       cuda::device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
   cuda::launch_kernel("gather GEMM1", kernel, dim3(static_cast<unsigned>(multiprocessors)),
