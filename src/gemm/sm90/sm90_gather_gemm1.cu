@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <cub/warp/warp_scan.cuh>
 
 #include "core/check.h"
 #include "core/cuda_pdl.cuh"
@@ -101,6 +102,9 @@ auto make_weight_tma(const GatherGemm1Params& params) {
   return make_tma_copy(SM90_TMA_LOAD{}, weights, SmemLayoutBStage{}, TileShapeB{}, Int<1>{});
 }
 
+// Prefix sum of the experts' tile counts, one warp over 32 experts at a time.
+using TileCountScan = cub::WarpScan<int>;
+
 struct TileCoord {
   int expert;
   int m_tile;      // row tile within the expert
@@ -171,18 +175,19 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
   // The row counts come from the dispatch maps of the previous kernel.
   cuda::wait_for_previous_grid();
   if (warp == 0) {
+    // A 32-lane int scan is cub's shuffle specialization: its TempStorage holds nothing, so a
+    // local stands in for it and the kernel's shared memory stays as SharedStorage lays it out.
+    TileCountScan::TempStorage scan_storage;
     int running = 0;
     for (int base = 0; base < num_experts; base += 32) {
       const int expert = base + lane;
       const int tiles =
           expert < num_experts ? (expert_row_count(rows, expert) + kTileRows - 1) / kTileRows * n_tiles : 0;
-      int inclusive = tiles;
-      for (int offset = 1; offset < 32; offset *= 2) {
-        const int other = __shfl_up_sync(0xffffffffu, inclusive, offset);
-        if (lane >= offset) inclusive += other;
-      }
-      if (expert < num_experts) tiles_before[expert] = running + inclusive - tiles;
-      running += __shfl_sync(0xffffffffu, inclusive, 31);
+      int tiles_before_lane = 0;
+      int tiles_in_warp = 0;
+      TileCountScan(scan_storage).ExclusiveSum(tiles, tiles_before_lane, tiles_in_warp);
+      if (expert < num_experts) tiles_before[expert] = running + tiles_before_lane;
+      running += tiles_in_warp;
     }
     if (lane == 0) tiles_before[num_experts] = running;
   }
