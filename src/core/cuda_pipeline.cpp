@@ -139,6 +139,7 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   sm90::Bf16ExpertsCall call;
   call.kernel = plan.options.expert_kernel;
   call.tactic = plan.options.tactic;
+  call.path = path;
   call.rows = expert_rows;
   call.x = permuted.data;
   call.out = permuted.data;

@@ -281,7 +281,8 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   void* gemm_workspace = base + layout.gemm_workspace;
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
-  const ExpertsPath path = bf16_experts_path(moe, call.rows, weights, call.kernel, call.tactic);
+  const ExpertsPath path =
+      call.path ? *call.path : bf16_experts_path(moe, call.rows, weights, call.kernel, call.tactic);
   if (call.rows.layout == GroupRows::kTopkIds && path.kernel != ExpertKernel::kWeightStreaming) {
     throw Error(ErrorKind::kInternal,
                 "fusedmoe: expert rows listed from top-k ids reached the grouped tile GEMM, which "

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "fusedmoe/moe.h"
@@ -21,6 +22,17 @@
 #include "gemm/sm90/grouped_gemm_bf16.h"
 
 namespace fusedmoe::sm90 {
+
+// The kernel family and token tile a call runs with (the heuristic behind ExpertKernel::kAuto).
+struct ExpertsPath {
+  ExpertKernel kernel = ExpertKernel::kGroupedTile;  // never kAuto
+  int token_tile = 0;                                // weight streaming only
+  GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
+  // Grouped tile only: GEMM1 reads the token rows by index (gather_gemm1.h) instead of CUTLASS's
+  // GEMM1 on a gathered copy: the 128x256 and 64x256 tiles with narrow experts
+  // (I <= kNarrowIntermediate), fewer than 256 rows per expert, on a GPU below 4 TB/s.
+  bool gemm1_reads_rows_by_index = false;
+};
 
 struct Bf16ExpertsCall {
   ExpertRows rows;          // which rows of x / out hold tokens, per local expert
@@ -37,18 +49,12 @@ struct Bf16ExpertsCall {
   const int32_t* row_to_slot = nullptr;
   ExpertKernel kernel = ExpertKernel::kAuto;
   int32_t tactic = -1;  // PlanOptions::tactic
+  // The path bf16_experts_path chose for this call (kernel, tactic, rows), for a caller that
+  // needed it first (the pipeline decides from it how rows reach GEMM1), so that it is chosen
+  // once per call. Unset: run_bf16_experts chooses it.
+  std::optional<ExpertsPath> path;
 };
 
-// The kernel family and token tile a call runs with (the heuristic behind ExpertKernel::kAuto).
-struct ExpertsPath {
-  ExpertKernel kernel = ExpertKernel::kGroupedTile;  // never kAuto
-  int token_tile = 0;                                // weight streaming only
-  GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
-  // Grouped tile only: GEMM1 reads the token rows by index (gather_gemm1.h) instead of CUTLASS's
-  // GEMM1 on a gathered copy: the 128x256 and 64x256 tiles with narrow experts
-  // (I <= kNarrowIntermediate), fewer than 256 rows per expert, on a GPU below 4 TB/s.
-  bool gemm1_reads_rows_by_index = false;
-};
 // Expert biases always take weight streaming (the grouped path has no bias epilogue).
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
                                 bool biases, const GroupedTileContext& tile_context);

@@ -27,12 +27,13 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <type_traits>
+#include <cub/warp/warp_scan.cuh>
 
 #include "core/check.h"
 #include "core/cuda_pdl.cuh"
+#include "core/cuda_shared_memory.h"
 #include "core/device_attribute.h"
 #include "core/prefix_search.cuh"
 #include "cute/tensor.hpp"
@@ -100,6 +101,9 @@ auto make_weight_tma(const GatherGemm1Params& params) {
                   make_stride(params.k, _1{}, params.n * params.k)));
   return make_tma_copy(SM90_TMA_LOAD{}, weights, SmemLayoutBStage{}, TileShapeB{}, Int<1>{});
 }
+
+// Prefix sum of the experts' tile counts, one warp over 32 experts at a time.
+using TileCountScan = cub::WarpScan<int>;
 
 struct TileCoord {
   int expert;
@@ -171,18 +175,19 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
   // The row counts come from the dispatch maps of the previous kernel.
   cuda::wait_for_previous_grid();
   if (warp == 0) {
+    // A 32-lane int scan is cub's shuffle specialization: its TempStorage holds nothing, so a
+    // local stands in for it and the kernel's shared memory stays as SharedStorage lays it out.
+    TileCountScan::TempStorage scan_storage;
     int running = 0;
     for (int base = 0; base < num_experts; base += 32) {
       const int expert = base + lane;
       const int tiles =
           expert < num_experts ? (expert_row_count(rows, expert) + kTileRows - 1) / kTileRows * n_tiles : 0;
-      int inclusive = tiles;
-      for (int offset = 1; offset < 32; offset *= 2) {
-        const int other = __shfl_up_sync(0xffffffffu, inclusive, offset);
-        if (lane >= offset) inclusive += other;
-      }
-      if (expert < num_experts) tiles_before[expert] = running + inclusive - tiles;
-      running += __shfl_sync(0xffffffffu, inclusive, 31);
+      int tiles_before_lane = 0;
+      int tiles_in_warp = 0;
+      TileCountScan(scan_storage).ExclusiveSum(tiles, tiles_before_lane, tiles_in_warp);
+      if (expert < num_experts) tiles_before[expert] = running + tiles_before_lane;
+      running += tiles_in_warp;
     }
     if (lane == 0) tiles_before[num_experts] = running;
   }
@@ -301,6 +306,23 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
   uint32_t phase = 0;
   for (int tile = blockIdx.x; tile < total_tiles; tile += gridDim.x) {
     const TileCoord coord = tile_coord(tiles_before, rows, n_tiles, tile);
+    const int tile_rows = coord.rows - coord.m_tile * kTileRows;
+    // An expert's last row tile is mostly padding (DeepSeek-V3 prefill: 512 +- 22 rows per expert
+    // leave half the experts a fifth 128-row tile of ~20 rows): a warpgroup whose 64 rows are all
+    // padding hands every stage back as soon as it is full and issues no wgmma, so the other one
+    // has the tensor cores to itself. (A branch around the wgmmas inside one loop made ptxas
+    // inject warpgroup.arrive fences: two loops instead.)
+    if (Tile::kConsumerGroups > 1 && group * 64 >= tile_rows) {
+      for (int k_block = 0; k_block < k_blocks; ++k_block) {
+        cutlass::arch::ClusterBarrier::wait(&storage.full[stage], phase);
+        if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&storage.empty[stage]);
+        if (++stage == kStages) {
+          stage = 0;
+          phase ^= 1;
+        }
+      }
+      continue;
+    }
     tiled_mma.accumulate_ = GMMA::ScaleOut::Zero;
     int previous_stage = -1;
     for (int k_block = 0; k_block < k_blocks; ++k_block) {
@@ -327,7 +349,6 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
     warpgroup_fence_operand(accumulators);
     if (previous_stage >= 0 && lane == 0) cutlass::arch::ClusterBarrier::arrive(&storage.empty[previous_stage]);
 
-    const int tile_rows = coord.rows - coord.m_tile * kTileRows;
     __nv_bfloat16* tile_out =
         out + (coord.first_row + static_cast<int64_t>(coord.m_tile) * kTileRows) * params.out_columns;
     if (params.output == GatherGemm1Output::kGatedActivation) {
@@ -367,23 +388,10 @@ void check_internal(bool condition, const std::string& what) {
 template <int kTileRows>
 void launch_tile(const GatherGemm1Params& params, cudaStream_t stream) {
   const auto weight_tma = make_weight_tma(params);
-  const auto kernel = gather_gemm1_kernel<kTileRows, std::remove_const_t<decltype(weight_tma)>>;
+  constexpr auto* kernel = gather_gemm1_kernel<kTileRows, std::remove_const_t<decltype(weight_tma)>>;
   const int bytes = static_cast<int>(GatherTile<kTileRows>::shared_bytes(params.rows.num_experts));
-  // Opt in to the dynamic shared memory once per device, again only when a call with more experts
-  // needs more than was set (no driver call per launch otherwise).
-  constexpr int kMaxDevices = 64;
-  static std::mutex mutex;
-  static int configured_bytes[kMaxDevices] = {};
-  int device = 0;
-  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (device >= kMaxDevices || configured_bytes[device] < bytes) {
-      cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
-                       "cudaFuncSetAttribute(gather GEMM1 shared memory)");
-      if (device < kMaxDevices) configured_bytes[device] = bytes;
-    }
-  }
+  // The bytes grow with the experts: a call with more experts than any before raises the opt-in.
+  cuda::ensure_dynamic_shared_memory<kernel>(bytes, "gather GEMM1");
   const int multiprocessors =
       cuda::device_attribute<cudaDevAttrMultiProcessorCount>("cudaDeviceGetAttribute(multiprocessors)");
   cuda::launch_kernel("gather GEMM1", kernel, dim3(static_cast<unsigned>(multiprocessors)),

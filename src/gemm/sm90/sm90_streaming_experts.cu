@@ -30,13 +30,13 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <cub/block/block_scan.cuh>
 
 #include "core/check.h"
 #include "core/cuda_pdl.cuh"
+#include "core/cuda_shared_memory.h"
 #include "core/device_attribute.h"
 #include "core/load_scalar.cuh"
 #include "gemm/sm90/activation_math.cuh"
@@ -609,24 +609,14 @@ int column_slices_for(const StreamingGemmParams& params, int row_groups, int64_t
   return 1;
 }
 
-// Opts each kernel instance into its dynamic shared memory once per device.
 template <int kTokens, int kRowGroups, Epilogue kEpilogue>
 void launch(const StreamingGemmParams& params, cudaStream_t stream) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<bool> configured[kMaxDevices];
   constexpr bool kHasMultiSlice = kEpilogue == Epilogue::kStore && kRowGroups == kWarps;
-  auto* one_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, false>;
-  auto* multi_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, kHasMultiSlice>;
+  constexpr auto* one_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, false>;
+  constexpr auto* multi_slice = streaming_gemm_kernel<kTokens, kRowGroups, kEpilogue, kHasMultiSlice>;
   constexpr int shared_bytes = SharedLayout<kEpilogue, kTokens, kRowGroups>::bytes;
-  int device = 0;
-  cuda::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
-    for (auto* kernel : {one_slice, multi_slice}) {
-      cuda::check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
-                       "cudaFuncSetAttribute(streaming_gemm_kernel shared memory)");
-    }
-    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
-  }
+  cuda::ensure_dynamic_shared_memory<one_slice>(shared_bytes, "streaming_gemm_kernel");
+  cuda::ensure_dynamic_shared_memory<multi_slice>(shared_bytes, "streaming_gemm_kernel");
   constexpr int kColumns = SharedLayout<kEpilogue, kTokens, kRowGroups>::columns;
   const int64_t slices = cuda::ceil_div(params.out_columns, static_cast<int64_t>(kColumns));
   const int slices_per_cta =
