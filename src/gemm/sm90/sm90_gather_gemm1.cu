@@ -307,22 +307,6 @@ __global__ void __launch_bounds__(GatherTile<kTileRows>::kThreads, 1)
   for (int tile = blockIdx.x; tile < total_tiles; tile += gridDim.x) {
     const TileCoord coord = tile_coord(tiles_before, rows, n_tiles, tile);
     const int tile_rows = coord.rows - coord.m_tile * kTileRows;
-    // An expert's last row tile is mostly padding (DeepSeek-V3 prefill: 512 +- 22 rows per expert
-    // leave half the experts a fifth 128-row tile of ~20 rows): a warpgroup whose 64 rows are all
-    // padding hands every stage back as soon as it is full and issues no wgmma, so the other one
-    // has the tensor cores to itself. (A branch around the wgmmas inside one loop made ptxas
-    // inject warpgroup.arrive fences: two loops instead.)
-    if (Tile::kConsumerGroups > 1 && group * 64 >= tile_rows) {
-      for (int k_block = 0; k_block < k_blocks; ++k_block) {
-        cutlass::arch::ClusterBarrier::wait(&storage.full[stage], phase);
-        if (lane == 0) cutlass::arch::ClusterBarrier::arrive(&storage.empty[stage]);
-        if (++stage == kStages) {
-          stage = 0;
-          phase ^= 1;
-        }
-      }
-      continue;
-    }
     tiled_mma.accumulate_ = GMMA::ScaleOut::Zero;
     int previous_stage = -1;
     for (int k_block = 0; k_block < k_blocks; ++k_block) {
