@@ -2,7 +2,6 @@
 // errors that name the option.
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <string>
 #include <vector>
 
