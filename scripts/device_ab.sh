@@ -7,13 +7,15 @@
 #        "qwen3-30b-a3b deepseek-v3@tp8" 1,8,64
 #
 # AB_ENV_A / AB_ENV_B: optional "NAME=value ..." environment for each variant's process.
-# AB_PATCH_B: optional patch (`git diff` output) for variant B only: the sources are copied to
-# build-device-b/tree with it applied and the CLI built there, so two versions of a kernel run
-# alternately on one machine (timings from separate calls land on different machines):
+# AB_PATCH_B: optional patch (`git diff` output) for variant B only: the sources are copied with it
+# applied and the CLI built there (scripts/device_build_variant.sh), so two versions of a kernel
+# run alternately on one machine (timings from separate calls land on different machines):
 #
 #   git diff > .deps/idea.patch && git checkout .   # carry .deps/idea.patch
 #   AB_PATCH_B=.deps/idea.patch bash scripts/device_ab.sh "" "" "deepseek-v3" 16384
 #
+# AB_CLI_B: a CLI already built for variant B (device_build_variant.sh, e.g. in the background
+# beside the main build); it takes precedence over AB_PATCH_B.
 # Needs the build in build-device (scripts/device_check.sh makes it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,25 +34,10 @@ LOG="$OUT/ab.log"
 cli_a="$BUILD/tools/fusedmoe"
 cli_b="$cli_a"
 
-if [ -n "${AB_PATCH_B:-}" ]; then
-  patch_b=$(realpath "$AB_PATCH_B")
-  tree_b=build-device-b/tree
-  rm -rf "$tree_b" && mkdir -p "$tree_b"
-  # The sources without build outputs or the (large) dependencies: CMake is pointed at .deps.
-  tar --exclude='./build*' --exclude=./.git --exclude=./.deps -cf - . | tar -xf - -C "$tree_b"
-  # The ceiling keeps git from finding a repository above the copy: inside one, git apply would
-  # skip the paths outside the current folder, i.e. the whole patch, and still succeed.
-  if ! (cd "$tree_b" && GIT_CEILING_DIRECTORIES="$(dirname "$PWD")" git apply "$patch_b"); then
-    echo "device_ab: $AB_PATCH_B does not apply to this tree" >&2
-    exit 1
-  fi
-  if ! { cmake -S "$tree_b" -B build-device-b/build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-           -DFUSEDMOE_DEPS_DIR="$PWD/.deps" -DFUSEDMOE_BUILD_TESTS=OFF -DFUSEDMOE_BUILD_BENCH=OFF &&
-         cmake --build build-device-b/build -j"$(nproc)" --target fusedmoe_cli; } > "$OUT/ab_build_b.log" 2>&1; then
-    echo "device_ab: building variant B failed (see ab_build_b.log)" >&2
-    exit 1
-  fi
-  cli_b=build-device-b/build/tools/fusedmoe
+if [ -n "${AB_CLI_B:-}" ]; then
+  cli_b=$AB_CLI_B
+elif [ -n "${AB_PATCH_B:-}" ]; then
+  cli_b=$(bash scripts/device_build_variant.sh "$AB_PATCH_B" ab_b) || exit 1
 fi
 
 run_variant() {
@@ -64,7 +51,7 @@ run_variant() {
 
 {
   echo "== A: $variant_a ${AB_ENV_A:-}"
-  echo "== B: $variant_b ${AB_ENV_B:-}${AB_PATCH_B:+ (sources patched with $AB_PATCH_B)}"
+  echo "== B: $variant_b ${AB_ENV_B:-}${AB_PATCH_B:+ (sources patched with $AB_PATCH_B)}${AB_CLI_B:+ (CLI $AB_CLI_B)}"
   printf '%-3s %-18s %6s %7s %4s %10s %10s %7s %7s %6s %4s  %s\n' "" shape M hit sets "time us" \
     "floor us" "%floor" "TF/s" "TB/s" by status
   flip=0
