@@ -74,10 +74,14 @@ struct PlanOptions {
   int32_t max_num_tokens = 0;
   CombineMode combine_mode = CombineMode::kDeterministic;
   // -1: the heuristic default tactic. >= 0 forces one, for tuning; it needs expert_kernel forced
-  // too: kGroupedTile takes 0 = 64x128, 1 = 128x128, 2 = 256x128, 3 = 128x256 tiles (tokens x
-  // weight rows); kWeightStreaming takes 0..3 = token tiles of 8, 16, 32, 64. Anything else is
-  // refused with kUnsupported.
+  // too: kGroupedTile takes 0 = 64x128, 1 = 128x128, 2 = 256x128, 3 = 128x256, 4 = 64x256 tiles
+  // (tokens x weight rows); kWeightStreaming takes 0..3 = token tiles of 8, 16, 32, 64. Anything
+  // else is refused with kUnsupported.
   int32_t tactic = -1;
+  // -1: GEMM2 runs on GEMM1's grouped tile (the default tactic's, or the forced one's). >= 0
+  // forces GEMM2's tile on its own (0..4 as for tactic), for tuning: GEMM2 reduces over I, often
+  // a few K steps per tile, where GEMM1 reduces over H. Needs expert_kernel kGroupedTile.
+  int32_t gemm2_tactic = -1;
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
   TokenGather token_gather = TokenGather::kAuto;
 };

@@ -31,7 +31,7 @@ def backend_for(tensor: Any) -> Backend:
 def make_plan(moe: MoeConfig, routing: Optional[RoutingConfig] = None,
               options: Optional[PlanOptions] = None, *, backend: Union[Backend, str, None] = None,
               max_num_tokens: Optional[int] = None, tactic: Optional[int] = None,
-              expert_kernel: Optional[ExpertKernel] = None,
+              gemm2_tactic: Optional[int] = None, expert_kernel: Optional[ExpertKernel] = None,
               token_gather: Optional[TokenGather] = None) -> MoePlan:
     """Validates the configuration and sizes the workspace (raises FusedMoeError).
 
@@ -44,6 +44,7 @@ def make_plan(moe: MoeConfig, routing: Optional[RoutingConfig] = None,
         max_num_tokens=int(max_num_tokens) if max_num_tokens is not None else base.max_num_tokens,
         combine_mode=base.combine_mode,
         tactic=int(tactic) if tactic is not None else base.tactic,
+        gemm2_tactic=int(gemm2_tactic) if gemm2_tactic is not None else base.gemm2_tactic,
         expert_kernel=expert_kernel if expert_kernel is not None else base.expert_kernel,
         token_gather=token_gather if token_gather is not None else base.token_gather)
     return _C.make_plan(moe, routing if routing is not None else RoutingConfig(), merged)

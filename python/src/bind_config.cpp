@@ -141,6 +141,7 @@ void bind_configs(nb::module_& m) {
       .field("max_num_tokens", &PlanOptions::max_num_tokens, "largest M run() will see")
       .field("combine_mode", &PlanOptions::combine_mode, "CombineMode")
       .field("tactic", &PlanOptions::tactic, "-1: heuristic default")
+      .field("gemm2_tactic", &PlanOptions::gemm2_tactic, "-1: GEMM2 on GEMM1's grouped tile")
       .field("expert_kernel", &PlanOptions::expert_kernel, "ExpertKernel: AUTO picks per call")
       .field("token_gather", &PlanOptions::token_gather,
              "TokenGather: AUTO reads token rows by index where measured faster; COPY, INDEX force")

@@ -102,7 +102,8 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
 
   const bool weight_on_input = moe.router_weight_apply == RouterWeightApply::kOnInput;
   const sm90::ExpertsPath path =
-      sm90::bf16_experts_path(moe, expert_rows, weights, plan.options.expert_kernel, plan.options.tactic);
+      sm90::bf16_experts_path(moe, expert_rows, weights, plan.options.expert_kernel, plan.options.tactic,
+                              plan.options.gemm2_tactic);
   const bool gather_by_index =
       !weight_on_input && sm90::experts_path_reads_rows_by_index(path, plan.options.token_gather);
   // Decode: the weight-streaming kernels list each expert's slots from the ids themselves, so
@@ -139,6 +140,7 @@ void run_after_routing(const MoePlan& plan, const PipelineBuffers& buffers, Tens
   sm90::Bf16ExpertsCall call;
   call.kernel = plan.options.expert_kernel;
   call.tactic = plan.options.tactic;
+  call.gemm2_tactic = plan.options.gemm2_tactic;
   call.path = path;
   call.rows = expert_rows;
   call.x = permuted.data;

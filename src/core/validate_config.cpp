@@ -231,6 +231,20 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
                         "heuristic default (-1)");
     }
   }
+  check_int_range(options.gemm2_tactic, join(prefix, "gemm2_tactic"), -1, std::numeric_limits<int32_t>::max(),
+                  "-1 = GEMM1's tile");
+  if (options.gemm2_tactic >= 0) {
+    if (options.expert_kernel != ExpertKernel::kGroupedTile) {
+      throw_unsupported(join(prefix, "gemm2_tactic") + " = " + std::to_string(options.gemm2_tactic) +
+                        " with expert_kernel '" + expert_kernel_name(options.expert_kernel) +
+                        "': a GEMM2 tile of its own exists on the grouped-tile kernel only "
+                        "(weight streaming runs both GEMMs in one token tile); use -1");
+    }
+    if (options.gemm2_tactic >= sm90::kGroupedTileCount) {
+      throw_unsupported(join(prefix, "gemm2_tactic") + " = " + std::to_string(options.gemm2_tactic) +
+                        ": forced GEMM2 tiles are 0..4 (64x128, 128x128, 256x128, 128x256, 64x256)");
+    }
+  }
   if (static_cast<long long>(options.max_num_tokens) * moe.top_k >
       std::numeric_limits<int32_t>::max()) {
     throw_invalid(join(prefix, "max_num_tokens"),

@@ -53,6 +53,16 @@ def test_make_plan_keeps_the_requested_token_gather():
     assert plan.options.token_gather == fusedmoe.TokenGather.INDEX
 
 
+def test_make_plan_keeps_a_gemm2_tile_forced_apart_from_gemm1s():
+    moe = fusedmoe.MoeConfig(hidden_size=64, intermediate_size=32, num_experts=8, top_k=2)
+    assert fusedmoe.make_plan(moe, backend="cpu").options.gemm2_tactic == -1
+    plan = fusedmoe.make_plan(moe, backend="cpu", expert_kernel=fusedmoe.ExpertKernel.GROUPED_TILE,
+                              tactic=3, gemm2_tactic=4)
+    assert (plan.options.tactic, plan.options.gemm2_tactic) == (3, 4)
+    with pytest.raises(fusedmoe.UnsupportedError, match=r"gemm2_tactic = 4 with expert_kernel 'auto'"):
+        fusedmoe.make_plan(moe, backend="cpu", gemm2_tactic=4)
+
+
 def test_invalid_config_names_the_argument():
     moe = fusedmoe.MoeConfig(hidden_size=64, intermediate_size=32, num_experts=8, top_k=9)
     with pytest.raises(fusedmoe.InvalidArgumentError, match=r"argument 'moe\.top_k'") as info:

@@ -60,7 +60,8 @@ tools::ReplayTiming parse_timing(const std::string& name) {
 BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   const Options options(args,
                         {"model", "tp", "tokens", "entry", "iterations", "warmup", "csv", "seed",
-                         "rotate", "timing", "expert-kernel", "tactic", "token-gather", "routing-dir"},
+                         "rotate", "timing", "expert-kernel", "tactic", "gemm2-tactic", "token-gather",
+                         "routing-dir"},
                         {});
   BenchRequest request;
   const int32_t tp = static_cast<int32_t>(options.get_int("tp", 1, 1, 1024));
@@ -80,6 +81,7 @@ BenchRequest parse_bench_request(const std::vector<std::string>& args) {
   request.row.max_sets = static_cast<int32_t>(options.get_int("rotate", 8, 1, 64));
   request.row.expert_kernel = parse_expert_kernel(options.get("expert-kernel", "auto"));
   request.row.tactic = static_cast<int32_t>(options.get_int("tactic", -1, -1, 4));
+  request.row.gemm2_tactic = static_cast<int32_t>(options.get_int("gemm2-tactic", -1, -1, 4));
   request.row.token_gather = parse_token_gather(options.get("token-gather", "auto"));
   request.routing_dir = options.get("routing-dir", "");
   if (!request.routing_dir.empty() && request.row.entry != tools::BenchEntry::kRouted) {
@@ -102,8 +104,8 @@ void print_request(const BenchRequest& request) {
                 "input set)\n",
                 request.routing_dir.c_str());
   }
-  std::printf("experts   expert kernel %s, tactic %d, token gather %s\n",
-              expert_kernel_name(request.row.expert_kernel), request.row.tactic,
+  std::printf("experts   expert kernel %s, tactic %d, gemm2 tactic %d, token gather %s\n",
+              expert_kernel_name(request.row.expert_kernel), request.row.tactic, request.row.gemm2_tactic,
               token_gather_name(request.row.token_gather));
   std::printf("data      bf16 weights N(0,1)*%.2g and hidden states N(0,1), generated on the GPU "
               "(seed %llu)\n",

@@ -60,6 +60,8 @@ constexpr const char* kDetails =
     "  --expert-kernel K auto (default: chosen per call) | weight-streaming | grouped-tile\n"
     "  --tactic N        with a forced --expert-kernel: grouped-tile 0..4 = 64x128, 128x128,\n"
     "                    256x128, 128x256, 64x256 tiles; weight-streaming 0..3 = token tiles 8..64\n"
+    "  --gemm2-tactic N  with --expert-kernel grouped-tile: GEMM2's tile on its own (0..4 as\n"
+    "                    --tactic; default -1: GEMM1's tile)\n"
     "  --token-gather G  auto (default: token rows read by index where measured faster) |\n"
     "                    copy (dispatch copies them into a per-expert buffer first) |\n"
     "                    index (read by index wherever a kernel can)\n"

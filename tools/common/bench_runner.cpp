@@ -93,6 +93,7 @@ BenchMeasurement measure_bench_row(const BenchLayer& layer, int64_t tokens,
   plan_options.max_num_tokens = static_cast<int32_t>(tokens);
   plan_options.expert_kernel = options.expert_kernel;
   plan_options.tactic = options.tactic;
+  plan_options.gemm2_tactic = options.gemm2_tactic;
   plan_options.token_gather = options.token_gather;
   const MoePlan plan = make_plan(moe, routing, plan_options);
 

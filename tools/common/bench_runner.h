@@ -23,7 +23,8 @@ struct BenchRowOptions {
   BenchEntry entry = BenchEntry::kRouted;
   int32_t max_sets = 8;  // 1: one input set replayed, like the peer
   ExpertKernel expert_kernel = ExpertKernel::kAuto;
-  int32_t tactic = -1;  // PlanOptions::tactic
+  int32_t tactic = -1;        // PlanOptions::tactic
+  int32_t gemm2_tactic = -1;  // PlanOptions::gemm2_tactic
   TokenGather token_gather = TokenGather::kAuto;
   // Routed entry only: every input set's ids and weights come from this file (routing_file.h)
   // instead of moe_route, e.g. the Triton peer's own routing for a same-work comparison.

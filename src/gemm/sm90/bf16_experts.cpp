@@ -174,7 +174,7 @@ GroupedTileContext current_tile_context(const MoeConfig& moe) {
 }  // namespace
 
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
-                                bool biases, const GroupedTileContext& tile_context) {
+                                bool biases, const GroupedTileContext& tile_context, int32_t gemm2_tactic) {
   // Rows per expert: the masked capacity, or the mean of the contiguous buffer's rows. Routing
   // spreads them unevenly; the token tile covers the mean plus two standard deviations of a
   // uniform routing, and a busier expert runs more tiles. Forced-tile sweep on an H100
@@ -197,6 +197,7 @@ ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, 
                                   : streaming_token_tile(static_cast<int64_t>(std::ceil(expected_most)));
   } else {
     path.grouped_tile = tactic >= 0 ? static_cast<GroupedTile>(tactic) : grouped_tile_for_rows(mean, tile_context);
+    path.gemm2_tile = gemm2_tactic >= 0 ? static_cast<GroupedTile>(gemm2_tactic) : path.grouped_tile;
     // Reading the rows by index saves dispatch's copy (M * top_k * H * 2 bytes written, then read)
     // but feeds the wgmma slower than CUTLASS's TMA loads (A/B on an H100, docs/PERF.md): it wins
     // where GEMM1 is memory-bound, narrow experts under 256 rows (DeepSeek-V3 TP8 M = 1024 on the
@@ -223,8 +224,9 @@ bool experts_path_reads_rows_by_index(const ExpertsPath& path, TokenGather gathe
 }
 
 ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,
-                              ExpertKernel requested, int32_t tactic) {
-  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights), current_tile_context(moe));
+                              ExpertKernel requested, int32_t tactic, int32_t gemm2_tactic) {
+  return choose_experts_path(rows, requested, tactic, has_expert_biases(weights), current_tile_context(moe),
+                             gemm2_tactic);
 }
 
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe) {
@@ -282,7 +284,8 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
   const size_t gemm_workspace_bytes = layout.gemm_workspace_bytes;
 
   const ExpertsPath path =
-      call.path ? *call.path : bf16_experts_path(moe, call.rows, weights, call.kernel, call.tactic);
+      call.path ? *call.path
+                : bf16_experts_path(moe, call.rows, weights, call.kernel, call.tactic, call.gemm2_tactic);
   if (call.rows.layout == GroupRows::kTopkIds && path.kernel != ExpertKernel::kWeightStreaming) {
     throw Error(ErrorKind::kInternal,
                 "fusedmoe: expert rows listed from top-k ids reached the grouped tile GEMM, which "
@@ -318,8 +321,7 @@ void run_bf16_experts(const MoeConfig& moe, const ExpertWeights& weights, const 
     run_activation_kernel(moe, call.rows, gemm1_out, activation_out, stream);
   }
 
-
-  grouped_gemm_bf16(grouped_problem(call.rows, path.grouped_tile, hidden, inter, activation_out, weights.w2.data, call.out),
+  grouped_gemm_bf16(grouped_problem(call.rows, path.gemm2_tile, hidden, inter, activation_out, weights.w2.data, call.out),
                     gemm_workspace, gemm_workspace_bytes, stream);
 
   if (call.row_weights != nullptr) {

@@ -27,7 +27,8 @@ namespace fusedmoe::sm90 {
 struct ExpertsPath {
   ExpertKernel kernel = ExpertKernel::kGroupedTile;  // never kAuto
   int token_tile = 0;                                // weight streaming only
-  GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only
+  GroupedTile grouped_tile = GroupedTile::k256x128;  // grouped tile only: GEMM1's tile
+  GroupedTile gemm2_tile = GroupedTile::k256x128;    // grouped tile only: GEMM2's (PlanOptions::gemm2_tactic)
   // Grouped tile only: GEMM1 reads the token rows by index (gather_gemm1.h) instead of CUTLASS's
   // GEMM1 on a gathered copy: the 128x256 and 64x256 tiles with narrow experts
   // (I <= kNarrowIntermediate), fewer than 256 rows per expert, on a GPU below 4 TB/s.
@@ -48,16 +49,19 @@ struct Bf16ExpertsCall {
   bool row_weights_bf16 = false;
   const int32_t* row_to_slot = nullptr;
   ExpertKernel kernel = ExpertKernel::kAuto;
-  int32_t tactic = -1;  // PlanOptions::tactic
+  int32_t tactic = -1;        // PlanOptions::tactic
+  int32_t gemm2_tactic = -1;  // PlanOptions::gemm2_tactic
   // The path bf16_experts_path chose for this call (kernel, tactic, rows), for a caller that
   // needed it first (the pipeline decides from it how rows reach GEMM1), so that it is chosen
   // once per call. Unset: run_bf16_experts chooses it.
   std::optional<ExpertsPath> path;
 };
 
-// Expert biases always take weight streaming (the grouped path has no bias epilogue).
+// Expert biases always take weight streaming (the grouped path has no bias epilogue). GEMM2 runs
+// on GEMM1's tile unless gemm2_tactic (>= 0) forces its own.
 ExpertsPath choose_experts_path(const ExpertRows& rows, ExpertKernel requested, int32_t tactic,
-                                bool biases, const GroupedTileContext& tile_context);
+                                bool biases, const GroupedTileContext& tile_context,
+                                int32_t gemm2_tactic = -1);
 
 // Whether a path's GEMM1 reads x by index (x_slots) under PlanOptions::token_gather: never for
 // kCopy; weight streaming always; the grouped tile where ExpertsPath::gemm1_reads_rows_by_index
@@ -67,7 +71,7 @@ bool experts_path_reads_rows_by_index(const ExpertsPath& path, TokenGather gathe
 
 // The path run_bf16_experts takes for these rows on the current device.
 ExpertsPath bf16_experts_path(const MoeConfig& moe, const ExpertRows& rows, const ExpertWeights& weights,
-                              ExpertKernel requested, int32_t tactic);
+                              ExpertKernel requested, int32_t tactic, int32_t gemm2_tactic = -1);
 
 // Why this configuration has no BF16 GPU path (empty when it has one).
 std::string bf16_experts_unsupported_reason(const MoeConfig& moe);

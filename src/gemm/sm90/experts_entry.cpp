@@ -20,6 +20,7 @@ void experts(const MoePlan& plan, const ExpertsInputs& inputs, const ExpertWeigh
   sm90::Bf16ExpertsCall call;
   call.kernel = plan.options.expert_kernel;
   call.tactic = plan.options.tactic;
+  call.gemm2_tactic = plan.options.gemm2_tactic;
   call.rows.num_experts = moe.local_experts();
   if (inputs.layout == ExpertInputLayout::kContiguous) {
     call.rows.layout = sm90::GroupRows::kOffsets;

@@ -61,6 +61,28 @@ TEST(Plan, ForcedTacticNeedsAForcedKernelThatHasIt) {
   EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 3);
 }
 
+TEST(Plan, ForcedGemm2TileNeedsTheGroupedTileKernel) {
+  PlanOptions options;
+  options.backend = Backend::kCudaSm90;
+  options.max_num_tokens = 16;
+  options.gemm2_tactic = 4;
+  expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
+               {"options.gemm2_tactic = 4", "expert_kernel 'auto'", "grouped-tile kernel only"});
+  options.expert_kernel = ExpertKernel::kWeightStreaming;
+  expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
+               {"options.gemm2_tactic = 4", "expert_kernel 'weight-streaming'"});
+  options.expert_kernel = ExpertKernel::kGroupedTile;
+  EXPECT_EQ(make_plan(small_moe(), {}, options).options.gemm2_tactic, 4);
+  options.tactic = 3;  // GEMM1 on 128x256, GEMM2 on 64x256
+  EXPECT_EQ(make_plan(small_moe(), {}, options).options.tactic, 3);
+  options.gemm2_tactic = 5;
+  expect_error([&] { make_plan(small_moe(), {}, options); }, ErrorKind::kUnsupported,
+               {"options.gemm2_tactic = 5", "0..4"});
+  options.gemm2_tactic = -2;
+  expect_invalid([&] { make_plan(small_moe(), {}, options); },
+                 {"'options.gemm2_tactic'", "-1 = GEMM1's tile", "got -2"});
+}
+
 TEST(Plan, ExpertParallelPlanCountsLocalExperts) {
   MoeConfig moe = small_moe();
   moe.local_expert_offset = 6;

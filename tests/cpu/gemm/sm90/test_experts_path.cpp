@@ -113,6 +113,25 @@ TEST(ExpertsPath, ForcedKernelAndTacticAreHonoured) {
   EXPECT_EQ(path.token_tile, 16);
 }
 
+TEST(ExpertsPath, Gemm2RunsOnGemm1sTileUnlessForcedApart) {
+  const ExpertRows rows = contiguous(8, 256);
+  const GroupedTileContext narrow_h100{256, PeakBandwidth::kBelow4TBps};
+  const ExpertsPath same = choose_experts_path(contiguous(32768, 256), ExpertKernel::kAuto, -1, false, narrow_h100);
+  EXPECT_EQ(same.gemm2_tile, same.grouped_tile);
+  const ExpertsPath forced = choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, kH200);
+  EXPECT_EQ(forced.gemm2_tile, GroupedTile::k128x256);
+  const ExpertsPath apart = choose_experts_path(rows, ExpertKernel::kGroupedTile, 3, false, kH200, 4);
+  EXPECT_EQ(apart.grouped_tile, GroupedTile::k128x256);
+  EXPECT_EQ(apart.gemm2_tile, GroupedTile::k64x256);
+  // GEMM1's heuristic tile stays when only GEMM2's is forced.
+  const ExpertsPath only_gemm2 = choose_experts_path(contiguous(32768, 256), ExpertKernel::kGroupedTile, -1, false,
+                                                     narrow_h100, 0);
+  EXPECT_EQ(only_gemm2.grouped_tile, GroupedTile::k128x256);
+  EXPECT_EQ(only_gemm2.gemm2_tile, GroupedTile::k64x128);
+  // Reading GEMM1's rows by index depends on GEMM1's tile only.
+  EXPECT_TRUE(experts_path_reads_rows_by_index(only_gemm2, TokenGather::kAuto));
+}
+
 TEST(ExpertsPath, AutoReadsTokenRowsByIndexOnStreamingAndNarrowExpertsGroupedTilesOfAnH100) {
   const auto by_index = [](const ExpertsPath& path) { return experts_path_reads_rows_by_index(path, TokenGather::kAuto); };
   const ExpertRows rows = contiguous(32768, 256);

@@ -80,7 +80,7 @@ inline tools::LayerSpec bf16_spec(const LayerCase& layer_case, int32_t ep = 1, i
 class GpuLayer {
  public:
   GpuLayer(const RandomLayer& layer, int32_t max_tokens, ExpertKernel kernel = ExpertKernel::kAuto,
-           int32_t tactic = -1, TokenGather token_gather = TokenGather::kAuto)
+           int32_t tactic = -1, TokenGather token_gather = TokenGather::kAuto, int32_t gemm2_tactic = -1)
       : layer_(layer), tensors_(0) {
     PlanOptions options;
     options.backend = Backend::kCudaSm90;
@@ -88,6 +88,7 @@ class GpuLayer {
     options.expert_kernel = kernel;
     options.tactic = tactic;
     options.token_gather = token_gather;
+    options.gemm2_tactic = gemm2_tactic;
     plan_ = make_plan(layer.moe(), layer.spec().routing, options);
     hidden_ = tensors_.upload(layer.hidden_states());
     const RoutingInputs host_routing = layer.routing_inputs();

@@ -117,6 +117,29 @@ TEST(Bf16ExpertsGpuTactics, EveryForcedTacticMatchesReference) {
   }
 }
 
+// GEMM2 on a tile of its own (PlanOptions::gemm2_tactic): GEMM1 on the 128x256 tile (its rows by
+// index and by copy) and on 64x256, GEMM2 on each tile, against the reference.
+TEST(Bf16ExpertsGpuTactics, Gemm2OnATileOfItsOwnMatchesReference) {
+  FUSEDMOE_REQUIRE_SM90();
+  for (const LayerCase& layer_case : {LayerCase{"qwen3-30b-a3b", 1, 16, 75}, LayerCase{"deepseek-v3", 8, 16, 9}}) {
+    RandomLayer layer(bf16_spec(layer_case), layer_case.tokens, testing::case_seed(case_name(layer_case)));
+    layer.generate_all_experts();
+    for (const int32_t gemm1_tactic : {3, 4}) {
+      for (int32_t gemm2_tactic = 0; gemm2_tactic < sm90::kGroupedTileCount; ++gemm2_tactic) {
+        if (gemm2_tactic == gemm1_tactic) continue;
+        for (const TokenGather gather : {TokenGather::kIndex, TokenGather::kCopy}) {
+          GpuLayer gpu(layer, layer_case.tokens, ExpertKernel::kGroupedTile, gemm1_tactic, gather, gemm2_tactic);
+          const tools::RoutedIds decisions = gpu.route();
+          expect_close_to_reference(gpu.fused(), tools::routed_on_cpu(layer, decisions).output,
+                                    case_name(layer_case) + " tactic " + std::to_string(gemm1_tactic) +
+                                        " gemm2 tactic " + std::to_string(gemm2_tactic) + " " +
+                                        token_gather_name(gather));
+        }
+      }
+    }
+  }
+}
+
 // At prefill sizes (M = 4096, too slow for the single-threaded reference) the two kernel
 // families check each other: independent tilings, the same rounding steps, so they agree to the
 // same-rounding bound; the weight-streaming side walks many token tiles per expert here.
