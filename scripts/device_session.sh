@@ -13,6 +13,7 @@
 #        peer | <bench_moe.py args>    scripts/device_bench.sh: fusedmoe and the Triton peer (.peers)
 #        sweep | <entries>             scripts/device_sweep.sh
 #      '#' starts a comment. A line is skipped, and says so, when less than its estimate is left.
+#      QUEUE_FROM=n starts at the n-th line (1-based, comments not counted), for a second call.
 #
 #   LIMIT=540 bash scripts/device_session.sh [queue]        # carry .deps/prebuilt.tar.xz, .peers
 #
@@ -103,9 +104,12 @@ estimate() {
     *) echo 60 ;;
   esac
 }
+number=0
 while IFS= read -r line || [ -n "$line" ]; do
   line=${line%%#*}
   [ -n "$(trim "$line")" ] || continue
+  number=$((number + 1))
+  [ "$number" -ge "${QUEUE_FROM:-1}" ] || continue
   IFS='|' read -ra fields <<<"$line"
   kind=$(trim "${fields[0]}")
   shapes=$(trim "${fields[3]:-}")
@@ -113,10 +117,10 @@ while IFS= read -r line || [ -n "$line" ]; do
   token_counts=$(tr ',' ' ' <<<"${fields[4]:-1}" | wc -w)
   need=$(estimate "$kind" $((2 * (count > 0 ? count : 1) * (token_counts > 0 ? token_counts : 1))))
   if [ "$(left)" -lt "$need" ]; then
-    say "skipped (about $need s needed, $(left) s left): $line"
+    say "skipped line $number (about $need s needed, $(left) s left): $line"
     continue
   fi
-  say "run: $line"
+  say "run line $number: $line"
   case $kind in
     ab)
       timeout "$(left)" bash scripts/device_ab.sh "$(trim "${fields[1]}")" "$(trim "${fields[2]}")" "$shapes" \

@@ -9,8 +9,10 @@
 #
 # The sources are HEAD as committed (a clone in build-prebuilt/src, so edits in progress do not
 # leak in); the archive records the commit and a digest of the sources the binaries are built from
-# (scripts/source_digest.sh), and device_session.sh uses them only where the digest matches. libstdc++ and libgcc are linked statically; glibc and
-# cuBLAS stay dynamic (the GPU machine has the CUDA 13 toolkit). A variant is an incremental
+# (scripts/source_digest.sh), and device_session.sh uses them only where the digest matches.
+# Everything but the CUDA runtime links dynamically: built here (Debian 12, g++ 12) they need glibc
+# 2.34 and GLIBCXX 3.4.29 (Ubuntu 22.04 has both), where a static libstdc++ and libgcc would need
+# glibc 2.36 (arc4random, _dl_find_object); cuBLAS comes from the GPU machine's CUDA 13 toolkit. A variant is an incremental
 # rebuild of the same clone with its patch applied (about a minute per changed kernel TU on two
 # cores), reverted afterwards. The first run builds everything (about 10 minutes on two cores);
 # later runs rebuild what changed.
@@ -29,8 +31,7 @@ git -C "$work/src" checkout -q -f "$commit"
 git -C "$work/src" clean -q -fdx
 
 cmake -S "$work/src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSEDMOE_DEPS_DIR="$root/.deps" \
-  -DFUSEDMOE_BUILD_BENCH=OFF -DFUSEDMOE_BUILD_PYTHON=OFF \
-  -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc" > "$work/configure.log"
+  -DFUSEDMOE_BUILD_BENCH=OFF -DFUSEDMOE_BUILD_PYTHON=OFF -DCMAKE_EXE_LINKER_FLAGS= > "$work/configure.log"
 build() { cmake --build "$work/build" --target "$@"; }
 
 pack=$work/pack
@@ -56,8 +57,10 @@ done
 
 echo "$commit" > "$pack/COMMIT"
 (cd "$work/src" && bash scripts/source_digest.sh) > "$pack/SOURCE_DIGEST"
-# The GLIBC symbol versions the binaries need, to compare with the GPU machine's (ldd --version).
-objdump -T "$pack"/*/fusedmoe* | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 > "$pack/GLIBC"
+# The newest glibc and libstdc++ symbol versions the binaries need, for the GPU machine's log.
+for library in GLIBC GLIBCXX; do
+  objdump -T "$pack"/*/fusedmoe* | grep -oE "${library}_[0-9.]+" | sort -uV | tail -1
+done | tr '\n' ' ' > "$pack/GLIBC"
 tar -cJf "$root/.deps/prebuilt.tar.xz" -C "$pack" .
 echo "prebuild_device: .deps/prebuilt.tar.xz ($(du -h "$root/.deps/prebuilt.tar.xz" | cut -f1)): commit $commit," \
   "variants: main${*:+ ${*%%=*}}, needs $(cat "$pack/GLIBC")"
