@@ -12,6 +12,9 @@
 #                                      "tests:<variant> | <gtest filter>")
 #        peer | <bench_moe.py args>    scripts/device_bench.sh: fusedmoe and the Triton peer (.peers)
 #        sweep | <entries>             scripts/device_sweep.sh
+#        ncu | <label> | <fusedmoe bench args> | <kernel regex>   one launch of the first matching
+#                                      kernel profiled: ncu_<label>.txt (speed of light, memory,
+#                                      warp states) and ncu_<label>_hotspots.txt (top stall SASS)
 #      '#' starts a comment. A line is skipped, and says so, when less than its estimate is left.
 #      QUEUE_FROM=n starts at the n-th line (1-based, comments not counted), for a second call.
 #
@@ -101,6 +104,7 @@ estimate() {
   case $1 in
     ab*) echo $((20 * $2)) ;;
     peer) echo "${BENCH_BUDGET:-300}" ;;
+    ncu) echo 90 ;;
     *) echo 60 ;;
   esac
 }
@@ -144,6 +148,18 @@ while IFS= read -r line || [ -n "$line" ]; do
       tail -3 "$OUT/bench_moe.log" | tee -a "$LOG" ;;
     sweep)
       timeout "$(left)" bash scripts/device_sweep.sh "$(trim "${fields[1]}")" > /dev/null 2>&1 ;;
+    ncu)
+      label=$(trim "${fields[1]}")
+      report=/tmp/ncu_$label
+      # shellcheck disable=SC2046  # the bench arguments are a word list
+      timeout "$(left)" ncu --kernel-name "regex:$(trim "${fields[3]}")" --launch-count 1 \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+        --section SchedulerStats --section Occupancy --section SourceCounters -f -o "$report" \
+        "$cli" bench $(trim "${fields[2]}") --iterations 1 --warmup 0 --rotate 1 > "$OUT/ncu_$label.log" 2>&1
+      ncu -i "$report.ncu-rep" --page details > "$OUT/ncu_$label.txt" 2>&1
+      ncu -i "$report.ncu-rep" --page source --print-source sass --csv > "$report.csv" 2>/dev/null &&
+        python3 scripts/ncu_hotspots.py "$report.csv" --top 25 > "$OUT/ncu_${label}_hotspots.txt" 2>&1
+      grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput" "$OUT/ncu_$label.txt" | head -3 | tee -a "$LOG" ;;
     *) say "  unknown line kind '$kind'" ;;
   esac
 done < "$QUEUE"
