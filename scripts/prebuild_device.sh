@@ -10,13 +10,13 @@
 # The sources are HEAD as committed (a clone in build-prebuilt/src, so edits in progress do not
 # leak in); the archive records the commit and a digest of the sources the binaries are built from
 # (scripts/source_digest.sh), and device_session.sh uses them only where the digest matches.
-# Everything but the CUDA runtime links dynamically: built here (Debian 12, g++ 12) they need glibc
-# 2.34 and GLIBCXX 3.4.29 (Ubuntu 22.04 has both), where a static libstdc++ and libgcc would need
-# glibc 2.36 (arc4random, _dl_find_object); cuBLAS comes from the GPU machine's CUDA 13 toolkit. A variant is an incremental
-# rebuild of the same clone with its patch applied (about a minute per changed kernel TU on two
-# cores), reverted afterwards, so the next build recompiles what it touched: name variants whose
-# patches touch widely included headers last. The first run builds everything (about 10 minutes on two cores);
-# later runs rebuild what changed.
+# Everything but the CUDA runtime links dynamically: built here (Debian 12, g++ 12) they need
+# glibc 2.34 and GLIBCXX 3.4.29 (Ubuntu 22.04 has both), where a static libstdc++ and libgcc
+# would need glibc 2.36 (arc4random, _dl_find_object); cuBLAS comes from the GPU machine's CUDA 13
+# toolkit. A variant is an incremental rebuild of the same clone with its patch applied (about a
+# minute per changed kernel TU on two cores), reverted afterwards, so the next build recompiles
+# what it touched: name variants whose patches touch widely included headers last. The first run
+# builds everything (about 10 minutes on two cores); later runs rebuild what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
