@@ -49,6 +49,7 @@ run_variant() {
     awk -v label="$label" '$0 ~ /^[a-z0-9.@-]+ +[0-9]+ / {print label "  " $0} /error|rror/ {print label "  " $0}'
 }
 
+run_log=$(mktemp)
 {
   echo "== A: $variant_a ${AB_ENV_A:-}"
   echo "== B: $variant_b ${AB_ENV_B:-}${AB_PATCH_B:+ (sources patched with $AB_PATCH_B)}${AB_CLI_B:+ (CLI $AB_CLI_B)}"
@@ -65,4 +66,11 @@ run_variant() {
     fi
     flip=$((1 - flip))
   done
-} 2>&1 | tee -a "$LOG"
+} 2>&1 | tee -a "$LOG" "$run_log" > /dev/null
+# B against A per row (shape, M), the figure the A/B is for.
+awk '($1 == "A" || $1 == "B") && $3 ~ /^[0-9]+$/ && $6 ~ /^[0-9.]+$/ { time[$1, $2 " " $3] = $6; keys[$2 " " $3] = 1 }
+     END { for (key in keys) if ((("A", key) in time) && (("B", key) in time))
+             printf "    %-26s A %10.1f  B %10.1f us  B vs A %+6.1f %%\n", key, time["A", key], time["B", key],
+                    (time["B", key] / time["A", key] - 1) * 100 }' "$run_log" | sort | tee -a "$LOG"
+cat "$run_log"
+rm -f "$run_log"

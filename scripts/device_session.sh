@@ -3,7 +3,8 @@
 # call and about 30 minutes a session, and a machine's start costs minutes):
 #   1. binaries: .deps/prebuilt.tar.xz (scripts/prebuild_device.sh) where its source digest
 #      matches this tree's (scripts/source_digest.sh) and the binaries start here; otherwise
-#      the CLI and the GPU tests are built here (CUTLASS headers in .deps/cutlass, carried);
+#      the CLI and the GPU tests are built here (CUTLASS headers in .deps/cutlass, carried), with
+#      the CLIs of SESSION_VARIANTS="name=patch ..." beside them (their tests are not built);
 #   2. the GPU test suite: fusedmoe_gpu_tests in gtest shards side by side (skipped with
 #      SESSION_TESTS=0);
 #   3. the queue file's lines (default experiments/device_queue.txt), in order, while time is left:
@@ -33,6 +34,8 @@ BUILD=build-device
 LOG="$OUT/session.log"
 export OUT
 left() { echo $((LIMIT - SECONDS)); }
+# At most $1 seconds, and never past the limit: a kernel that hangs costs one step, not the call.
+budget() { local l; l=$(left); echo $(($1 < l ? $1 : l)); }
 say() { echo "[$(printf '%4d' "$SECONDS") s] $*" | tee -a "$LOG"; }
 
 say "device: $(nvidia-smi --query-gpu=name,driver_version,clocks.mem --format=csv,noheader 2>&1 | head -1);" \
@@ -42,8 +45,8 @@ say "device: $(nvidia-smi --query-gpu=name,driver_version,clocks.mem --format=cs
 cli=$BUILD/tools/fusedmoe
 tests=$BUILD/tests/fusedmoe_gpu_tests
 prebuilt=""
+rm -rf build-prebuilt-unpacked && mkdir -p build-prebuilt-unpacked
 if [ -f .deps/prebuilt.tar.xz ]; then
-  rm -rf build-prebuilt-unpacked && mkdir -p build-prebuilt-unpacked
   tar -xJf .deps/prebuilt.tar.xz -C build-prebuilt-unpacked
   want=$(cat build-prebuilt-unpacked/SOURCE_DIGEST)
   have=$(bash scripts/source_digest.sh)
@@ -61,15 +64,26 @@ if [ -f .deps/prebuilt.tar.xz ]; then
   fi
 fi
 if [ -z "$prebuilt" ]; then
+  rm -rf build-prebuilt-unpacked && mkdir -p build-prebuilt-unpacked  # nothing of another tree's
+  # The variants' CLIs (not their tests) build beside main: SESSION_VARIANTS="name=patch ...".
+  for spec in ${SESSION_VARIANTS:-}; do
+    (
+      name=${spec%%=*}
+      if variant=$(bash scripts/device_build_variant.sh "${spec#*=}" "$name" 2>> "$OUT/variants.log"); then
+        mkdir -p "build-prebuilt-unpacked/$name" && cp "$variant" "build-prebuilt-unpacked/$name/fusedmoe"
+      fi
+    ) &
+  done
   {
     cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSEDMOE_BUILD_BENCH=OFF &&
       timeout "$(left)" cmake --build "$BUILD" -j16 --target fusedmoe_cli fusedmoe_gpu_tests
   } > "$OUT/build.log" 2>&1
+  wait
   if [ ! -x "$cli" ] || [ ! -x "$tests" ]; then
     say "build: FAILED (build.log)"
     exit 1
   fi
-  say "build: ok"
+  say "build: ok; variants built here: $(ls build-prebuilt-unpacked 2>/dev/null | tr '\n' ' ')"
 fi
 variant_cli() { echo "build-prebuilt-unpacked/$1/fusedmoe"; }
 
@@ -78,7 +92,7 @@ run_tests() {
   local binary=$1 filter=$2 label=$3
   local shard pids=()
   for ((shard = 0; shard < SHARDS; ++shard)); do
-    GTEST_TOTAL_SHARDS=$SHARDS GTEST_SHARD_INDEX=$shard timeout "$(left)" "$binary" --gtest_brief=1 \
+    GTEST_TOTAL_SHARDS=$SHARDS GTEST_SHARD_INDEX=$shard timeout "$(budget 240)" "$binary" --gtest_brief=1 \
       --gtest_filter="$filter" > "$OUT/${label}_$shard.log" 2>&1 &
     pids+=($!)
   done
@@ -127,13 +141,13 @@ while IFS= read -r line || [ -n "$line" ]; do
   say "run line $number: $line"
   case $kind in
     ab)
-      timeout "$(left)" bash scripts/device_ab.sh "$(trim "${fields[1]}")" "$(trim "${fields[2]}")" "$shapes" \
-        "$(trim "${fields[4]}")" > /dev/null 2>&1 ;;
+      timeout "$(budget $((2 * need)))" bash scripts/device_ab.sh "$(trim "${fields[1]}")" "$(trim "${fields[2]}")" "$shapes" \
+        "$(trim "${fields[4]}")" 2>&1 | grep "B vs A" | tee -a "$LOG" ;;
     ab:*)
       variant=${kind#ab:}
       if [ -x "$(variant_cli "$variant")" ]; then
-        AB_CLI_B=$(variant_cli "$variant") timeout "$(left)" bash scripts/device_ab.sh "$(trim "${fields[1]}")" \
-          "$(trim "${fields[2]}")" "$shapes" "$(trim "${fields[4]}")" > /dev/null 2>&1
+        AB_CLI_B=$(variant_cli "$variant") timeout "$(budget $((2 * need)))" bash scripts/device_ab.sh "$(trim "${fields[1]}")" \
+          "$(trim "${fields[2]}")" "$shapes" "$(trim "${fields[4]}")" 2>&1 | grep "B vs A" | tee -a "$LOG"
       else
         say "  no prebuilt variant '$variant'"
       fi ;;
@@ -152,7 +166,7 @@ while IFS= read -r line || [ -n "$line" ]; do
       label=$(trim "${fields[1]}")
       report=/tmp/ncu_$label
       # shellcheck disable=SC2046  # the bench arguments are a word list
-      timeout "$(left)" ncu --kernel-name "regex:$(trim "${fields[3]}")" --launch-count 1 \
+      timeout "$(budget 180)" ncu --kernel-name "regex:$(trim "${fields[3]}")" --launch-count 1 \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
         --section SchedulerStats --section Occupancy --section SourceCounters -f -o "$report" \
         "$cli" bench $(trim "${fields[2]}") --iterations 1 --warmup 0 --rotate 1 > "$OUT/ncu_$label.log" 2>&1
