@@ -13,6 +13,8 @@
 #                                      "tests:<variant> | <gtest filter>")
 #        peer | <bench_moe.py args>    scripts/device_bench.sh: fusedmoe and the Triton peer (.peers)
 #        sweep | <entries>             scripts/device_sweep.sh
+#        durations | <label> | <fusedmoe bench args>   every kernel of one eager call, with its
+#                                      duration (ncu): durations_<label>.txt, where the time goes
 #        ncu | <label> | <fusedmoe bench args> | <kernel regex>   one launch of the first matching
 #                                      kernel profiled: ncu_<label>.txt (speed of light, memory,
 #                                      warp states) and ncu_<label>_hotspots.txt (top stall SASS)
@@ -118,7 +120,7 @@ estimate() {
   case $1 in
     ab*) echo $((20 * $2)) ;;
     peer) echo "${BENCH_BUDGET:-300}" ;;
-    ncu) echo 90 ;;
+    ncu | durations) echo 90 ;;
     *) echo 60 ;;
   esac
 }
@@ -162,6 +164,14 @@ while IFS= read -r line || [ -n "$line" ]; do
       tail -3 "$OUT/bench_moe.log" | tee -a "$LOG" ;;
     sweep)
       timeout "$(left)" bash scripts/device_sweep.sh "$(trim "${fields[1]}")" > /dev/null 2>&1 ;;
+    durations)
+      label=$(trim "${fields[1]}")
+      # shellcheck disable=SC2046  # the bench arguments are a word list
+      timeout "$(budget 150)" ncu --cache-control none --clock-control none --launch-count 20 \
+        --kernel-name regex:'device_kernel|gather|streaming|permute|dispatch|combine|activation|fill_group|topk|expert|scale' \
+        --metrics gpu__time_duration.sum "$cli" bench $(trim "${fields[2]}") --iterations 1 --warmup 0 --rotate 1 2>&1 |
+        grep -E '^  [a-zA-Z_].*\(|gpu__time_duration|==ERROR==' > "$OUT/durations_$label.txt"
+      say "  $(grep -c gpu__time_duration "$OUT/durations_$label.txt") kernels timed (durations_$label.txt)" ;;
     ncu)
       label=$(trim "${fields[1]}")
       report=/tmp/ncu_$label
