@@ -41,14 +41,15 @@ class MoELayer:
                  routing: Optional[RoutingConfig] = None, *, correction_bias: Any = None,
                  logits_bias: Any = None, max_num_tokens: int = 8192, backend: Any = None,
                  prepare: bool = True, tactic: Optional[int] = None,
-                 expert_kernel: Any = None, token_gather: Any = None):
+                 gemm2_tactic: Optional[int] = None, expert_kernel: Any = None,
+                 token_gather: Any = None):
         self.moe = moe
         self.routing = routing if routing is not None else RoutingConfig()
         self.backend: Backend = (as_backend(backend) if backend is not None
                                  else backend_for(weights.w13))
         self.plan = make_plan(moe, self.routing, backend=self.backend,
                               max_num_tokens=max_num_tokens, tactic=tactic,
-                              expert_kernel=expert_kernel, token_gather=token_gather)
+                              gemm2_tactic=gemm2_tactic, expert_kernel=expert_kernel, token_gather=token_gather)
         if prepare and weights.layout == WeightLayout.CHECKPOINT:
             functional.prepare_weights(moe, weights, backend=self.backend)
         self.weights = weights

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fusedmoe
+from helpers import bf16
 
 
 def test_version_and_device_info():
@@ -61,6 +62,10 @@ def test_make_plan_keeps_a_gemm2_tile_forced_apart_from_gemm1s():
     assert (plan.options.tactic, plan.options.gemm2_tactic) == (3, 4)
     with pytest.raises(fusedmoe.UnsupportedError, match=r"gemm2_tactic = 4 with expert_kernel 'auto'"):
         fusedmoe.make_plan(moe, backend="cpu", gemm2_tactic=4)
+    weights = fusedmoe.ExpertWeights(w13=bf16(np.zeros((8, 64, 64))), w2=bf16(np.zeros((8, 64, 32))))
+    layer = fusedmoe.MoELayer(moe, weights, max_num_tokens=4,
+                              expert_kernel=fusedmoe.ExpertKernel.GROUPED_TILE, gemm2_tactic=0)
+    assert layer.plan.options.gemm2_tactic == 0
 
 
 def test_invalid_config_names_the_argument():
