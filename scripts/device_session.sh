@@ -125,7 +125,8 @@ estimate() {
   esac
 }
 number=0
-while IFS= read -r line || [ -n "$line" ]; do
+# The queue comes on fd 3, so that nothing a line runs can read it from stdin.
+while IFS= read -r line <&3 || [ -n "$line" ]; do
   line=${line%%#*}
   [ -n "$(trim "$line")" ] || continue
   number=$((number + 1))
@@ -156,7 +157,11 @@ while IFS= read -r line || [ -n "$line" ]; do
     tests:*)
       variant=${kind#tests:}
       binary=build-prebuilt-unpacked/$variant/fusedmoe_gpu_tests
-      if [ -x "$binary" ]; then run_tests "$binary" "$(trim "${fields[1]}")" "tests_$variant"; else say "  no prebuilt variant '$variant'"; fi ;;
+      if [ -x "$binary" ]; then
+        run_tests "$binary" "$(trim "${fields[1]}")" "tests_$variant"
+      else
+        say "  no test binary for variant '$variant' (prebuilt ones only)"
+      fi ;;
     peer)
       # shellcheck disable=SC2046  # the line's arguments are a word list
       BENCH_BUDGET=${BENCH_BUDGET:-300} timeout "$(left)" bash scripts/device_bench.sh \
@@ -186,5 +191,5 @@ while IFS= read -r line || [ -n "$line" ]; do
       grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput" "$OUT/ncu_$label.txt" | head -3 | tee -a "$LOG" ;;
     *) say "  unknown line kind '$kind'" ;;
   esac
-done < "$QUEUE"
+done 3< "$QUEUE"
 say "done, $(left) s of $LIMIT left"
