@@ -49,7 +49,8 @@ class MoELayer:
                                  else backend_for(weights.w13))
         self.plan = make_plan(moe, self.routing, backend=self.backend,
                               max_num_tokens=max_num_tokens, tactic=tactic,
-                              gemm2_tactic=gemm2_tactic, expert_kernel=expert_kernel, token_gather=token_gather)
+                              gemm2_tactic=gemm2_tactic, expert_kernel=expert_kernel,
+                              token_gather=token_gather)
         if prepare and weights.layout == WeightLayout.CHECKPOINT:
             functional.prepare_weights(moe, weights, backend=self.backend)
         self.weights = weights
