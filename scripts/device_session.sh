@@ -24,7 +24,8 @@
 #   LIMIT=540 bash scripts/device_session.sh [queue]        # carry .deps/prebuilt.tar.xz, .peers
 #
 # Logs in $OUT: session.log (what ran, what was skipped, the test summary), gpu_tests_<shard>.log,
-# ab.log, bench_moe.log / perf_table.md, sweep.log.
+# ab.log, bench_moe.log / perf_table.md, sweep.log, and report.md (scripts/session_report.py: all of
+# it in one short file).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device-out}
@@ -193,3 +194,4 @@ while IFS= read -r line <&3 || [ -n "$line" ]; do
   esac
 done 3< "$QUEUE"
 say "done, $(left) s of $LIMIT left"
+python3 scripts/session_report.py "$OUT" > /dev/null 2>&1 || true  # $OUT/report.md
