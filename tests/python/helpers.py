@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import pathlib
 
 import numpy as np
 
 import fusedmoe
 from numpy_moe import bf16_bits, bf16_values
+
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def load_repo_script(relative_path: str):
+    """A script of the repository (bench/, scripts/) imported as a module, for testing its helpers."""
+    path = REPO / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bf16(values) -> fusedmoe.TypedArray:

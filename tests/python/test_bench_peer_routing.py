@@ -2,20 +2,16 @@
 (tools/common/routing_file.h): int32 ids then fp32 weights, little-endian, named by shape label and M.
 The recording itself needs the peer (torch + triton on a GPU) and runs in the device benchmark."""
 
-import importlib.util
 import pathlib
 import struct
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
+from helpers import load_repo_script
 
 
 def load_peer_routing():
-    spec = importlib.util.spec_from_file_location("peer_routing", BENCH / "peer_routing.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_script("bench/peer_routing.py")
 
 
 def test_routing_file_holds_int32_ids_then_fp32_weights(tmp_path):

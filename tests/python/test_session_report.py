@@ -2,17 +2,11 @@
 session log as it is, each `durations` file's kernels in launch order with times in µs (ncu prints
 them in ns, us or ms), and an ncu profile's headline metrics."""
 
-import importlib.util
-import pathlib
-
-SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "scripts"
+from helpers import load_repo_script
 
 
 def load_session_report():
-    spec = importlib.util.spec_from_file_location("session_report", SCRIPTS / "session_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_script("scripts/session_report.py")
 
 
 def test_kernel_durations_in_launch_order_in_microseconds(tmp_path):
