@@ -66,11 +66,10 @@ run_log=$(mktemp)
     fi
     flip=$((1 - flip))
   done
-} 2>&1 | tee -a "$LOG" "$run_log" > /dev/null
+} 2>&1 | tee -a "$LOG" "$run_log"
 # B against A per row (shape, M), the figure the A/B is for.
 awk '($1 == "A" || $1 == "B") && $3 ~ /^[0-9]+$/ && $6 ~ /^[0-9.]+$/ { time[$1, $2 " " $3] = $6; keys[$2 " " $3] = 1 }
      END { for (key in keys) if ((("A", key) in time) && (("B", key) in time))
              printf "    %-26s A %10.1f  B %10.1f us  B vs A %+6.1f %%\n", key, time["A", key], time["B", key],
                     (time["B", key] / time["A", key] - 1) * 100 }' "$run_log" | sort | tee -a "$LOG"
-cat "$run_log"
 rm -f "$run_log"

@@ -144,17 +144,14 @@ while IFS= read -r line <&3 || [ -n "$line" ]; do
   fi
   say "run line $number: $line"
   case $kind in
-    ab)
-      timeout "$(budget $((2 * need)))" bash scripts/device_ab.sh "$(trim "${fields[1]}")" "$(trim "${fields[2]}")" "$shapes" \
-        "$(trim "${fields[4]}")" 2>&1 | grep "B vs A" | tee -a "$LOG" ;;
-    ab:*)
-      variant=${kind#ab:}
-      if [ -x "$(variant_cli "$variant")" ]; then
-        AB_CLI_B=$(variant_cli "$variant") timeout "$(budget $((2 * need)))" bash scripts/device_ab.sh "$(trim "${fields[1]}")" \
-          "$(trim "${fields[2]}")" "$shapes" "$(trim "${fields[4]}")" 2>&1 | grep "B vs A" | tee -a "$LOG"
-      else
-        say "  no prebuilt variant '$variant'"
-      fi ;;
+    ab | ab:*)
+      cli_b=""  # B on main's CLI, or on the variant's
+      if [ "$kind" != ab ]; then
+        cli_b=$(variant_cli "${kind#ab:}")
+        [ -x "$cli_b" ] || { say "  no prebuilt variant '${kind#ab:}'"; continue; }
+      fi
+      AB_CLI_B=$cli_b timeout "$(budget $((2 * need)))" bash scripts/device_ab.sh "$(trim "${fields[1]}")" \
+        "$(trim "${fields[2]}")" "$shapes" "$(trim "${fields[4]}")" 2>&1 | grep "B vs A" | tee -a "$LOG" ;;
     tests:*)
       variant=${kind#tests:}
       binary=build-prebuilt-unpacked/$variant/fusedmoe_gpu_tests

@@ -32,7 +32,7 @@ git -C "$work/src" checkout -q -f "$commit"
 git -C "$work/src" clean -q -fdx
 
 cmake -S "$work/src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSEDMOE_DEPS_DIR="$root/.deps" \
-  -DFUSEDMOE_BUILD_BENCH=OFF -DFUSEDMOE_BUILD_PYTHON=OFF -DCMAKE_EXE_LINKER_FLAGS= > "$work/configure.log"
+  -DFUSEDMOE_BUILD_BENCH=OFF -DFUSEDMOE_BUILD_PYTHON=OFF > "$work/configure.log"
 build() { cmake --build "$work/build" --target "$@"; }
 
 pack=$work/pack

@@ -202,6 +202,9 @@ void validate_routing_config(const RoutingConfig& routing, const MoeConfig& moe,
   }
 }
 
+// The grouped tiles a forced tactic (or gemm2_tactic) names, in GroupedTile order.
+constexpr const char* kGroupedTileTactics = "(64x128, 128x128, 256x128, 128x256, 64x256)";
+
 void validate_options(const PlanOptions& options, const MoeConfig& moe, const char* prefix) {
   check_enum(options.backend, join(prefix, "backend"), "Backend", Backend::kCudaSm90);
   check_enum(options.combine_mode, join(prefix, "combine_mode"), "CombineMode",
@@ -225,9 +228,8 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
     if (options.tactic >= tactics) {
       throw_unsupported(join(prefix, "tactic") + " = " + std::to_string(options.tactic) +
                         " with expert_kernel '" + expert_kernel_name(options.expert_kernel) +
-                        "': forced tactics are 0..4 for grouped-tile (64x128, 128x128, 256x128, 128x256, 64x256) "
-                        "and "
-                        "0..3 for weight-streaming (token tiles 8, 16, 32, 64); auto takes only the "
+                        "': forced tactics are 0..4 for grouped-tile " + kGroupedTileTactics +
+                        " and 0..3 for weight-streaming (token tiles 8, 16, 32, 64); auto takes only the "
                         "heuristic default (-1)");
     }
   }
@@ -242,7 +244,7 @@ void validate_options(const PlanOptions& options, const MoeConfig& moe, const ch
     }
     if (options.gemm2_tactic >= sm90::kGroupedTileCount) {
       throw_unsupported(join(prefix, "gemm2_tactic") + " = " + std::to_string(options.gemm2_tactic) +
-                        ": forced GEMM2 tiles are 0..4 (64x128, 128x128, 256x128, 128x256, 64x256)");
+                        ": forced GEMM2 tiles are 0..4 " + kGroupedTileTactics);
     }
   }
   if (static_cast<long long>(options.max_num_tokens) * moe.top_k >
